@@ -1,0 +1,157 @@
+"""Reading images from users safely: every format Pillow knows, any mode, one clear message.
+
+``load_image`` accepts bytes, a path or a file-like object and returns an 8-bit RGB
+``PIL.Image`` with EXIF orientation applied. Anything a user can get wrong (an empty file, a text
+file named .jpg, a truncated JPEG, a decompression bomb) raises :class:`ImageLoadError` whose
+message says what happened and what to do; nothing else escapes.
+"""
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+SAMPLES = ASSETS / "samples"
+
+# 40 megapixels is a 7,300 × 5,500 photo: more than any camera a learner holds, far less than a
+# decompression bomb (a 20,000 × 20,000 PNG of a few hundred bytes unpacks to 1.2 GB).
+MAX_PIXELS = 40_000_000
+MAX_BYTES = 50 * 1024 * 1024
+FORMATS = "JPEG, PNG, WebP, BMP, TIFF or GIF"
+
+
+class ImageLoadError(ValueError):
+    """A user-readable reason why an image could not be read."""
+
+
+@dataclass
+class LoadedImage:
+    image: Image.Image  # RGB, 8-bit, EXIF-transposed
+    notes: list[str] = field(default_factory=list)  # what was converted, for the UI to show
+    format: str | None = None
+    original_mode: str | None = None
+    original_size: tuple[int, int] | None = None
+
+
+def _read_bytes(data) -> bytes:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    if isinstance(data, (str, Path)):
+        path = Path(data)
+        if not path.is_file():
+            raise ImageLoadError(f"No file at {path}.")
+        if path.stat().st_size > MAX_BYTES:
+            raise ImageLoadError(f"{path.name} is larger than {MAX_BYTES // 2**20} MB: "
+                                 "please use a smaller image.")
+        return path.read_bytes()
+    if hasattr(data, "read"):
+        if hasattr(data, "seek"):
+            data.seek(0)
+        raw = data.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise ImageLoadError(f"The file is larger than {MAX_BYTES // 2**20} MB: "
+                                 "please use a smaller image.")
+        return raw
+    raise ImageLoadError(f"Cannot read an image from a {type(data).__name__}.")
+
+
+def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        # 16-bit or float greyscale: scale the real range to 0..255 (a plain convert("L")
+        # clips everything above 255 to white).
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        arr = np.clip((arr - lo) * scale, 0, 255).astype(np.uint8)
+        notes.append(f"{mode} image ({lo:g}…{hi:g}) rescaled to 8 bits.")
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode == "P":
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        if rgba.getextrema()[3][0] < 255:
+            notes.append("Transparent areas were filled with white.")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if mode == "CMYK":
+        notes.append("CMYK image converted to RGB.")
+    elif mode in ("L", "1"):
+        notes.append("Greyscale image: its grey level is copied to the three colour channels.")
+    return img.convert("RGB")
+
+
+def read_image(data, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+    """Decode ``data`` into RGB with notes on what was converted (see :func:`load_image`)."""
+    raw = _read_bytes(data)
+    if not raw:
+        raise ImageLoadError("The file is empty (0 bytes). Choose an image file.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageLoadError(
+                    f"The image is {width:,} × {height:,} pixels "
+                    f"({width * height / 1e6:,.0f} megapixels), more than the "
+                    f"{max_pixels / 1e6:,.0f} megapixels the explorer accepts. "
+                    "Resize it and upload it again.")
+            notes: list[str] = []
+            n_frames = getattr(img, "n_frames", 1)
+            if n_frames > 1:
+                img.seek(0)
+                notes.append(f"Animated or multi-page {img.format} with {n_frames} frames: "
+                             "the first frame is used.")
+            fmt, mode = img.format, img.mode
+            img.load()  # truncated files raise here (Pillow's LOAD_TRUNCATED_IMAGES is off)
+            transposed = ImageOps.exif_transpose(img)
+            if transposed is not img and transposed.size != img.size:
+                notes.append("Rotated upright as its EXIF orientation says.")
+            img = _to_rgb(transposed, notes)
+    except ImageLoadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageLoadError(
+            "The image is too large to decode safely (it looks like a decompression bomb). "
+            "Resize it and upload it again.") from None
+    except UnidentifiedImageError:
+        head = raw[:64]
+        what = "a text file" if all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "not an image"
+        raise ImageLoadError(
+            f"This file is {what} that Pillow can read. Upload a {FORMATS} image.") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageLoadError(
+            f"The image is damaged or truncated and cannot be decoded ({exc}). "
+            "Try another file or save it again from an image editor.") from None
+    return LoadedImage(image=img, notes=notes, format=fmt, original_mode=mode,
+                       original_size=(width, height))
+
+
+def load_image(data, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """An 8-bit RGB image from bytes, a path or a file-like object.
+
+    EXIF orientation is honoured; greyscale, palette, RGBA (over white), CMYK and 16-bit images
+    are converted; animated GIFs and multi-page TIFFs give their first frame. Raises
+    :class:`ImageLoadError` with a user-readable message for anything that is not a readable
+    image or is larger than ``max_pixels``.
+    """
+    return read_image(data, max_pixels).image
+
+
+def sample_manifest() -> list[dict]:
+    """The bundled samples with their source and licence (assets/samples/manifest.json)."""
+    return json.loads((SAMPLES / "manifest.json").read_text(encoding="utf-8"))
+
+
+def sample_images(kind: str | None = None) -> dict[str, Path]:
+    """Bundled sample images by label; ``kind`` is "photo" or "digit" to pick one sort."""
+    return {s["label"]: SAMPLES / s["file"] for s in sample_manifest()
+            if kind is None or s["kind"] == kind}

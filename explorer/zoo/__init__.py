@@ -1,0 +1,154 @@
+"""The model zoo: one registry of every architecture the explorer knows.
+
+Each family module (``alexnet``, ``vgg``, ``inception``, ...) declares its models with
+:func:`register` at import time. Metadata is declared, not inferred: family, year, paper,
+input size, class names, where pretrained weights come from, which module ends each stage
+(keyed by output stride), the default Grad-CAM layer and the blocks worth opening.
+
+Public API::
+
+    list_models()            -> list of names, in registry order (roughly historical)
+    get_spec(name)           -> ModelSpec (raises UnknownModelError with the valid names)
+    build(name, **kwargs)    -> a freshly built nn.Module with random weights (eval mode)
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch.nn as nn
+
+__all__ = [
+    "BLOCK_KINDS",
+    "ModelSpec",
+    "UnknownModelError",
+    "register",
+    "list_models",
+    "get_spec",
+    "build",
+    "class_names",
+]
+
+# The vocabulary of block kinds that a spec's ``blocks`` may name (the Blocks page reads it).
+BLOCK_KINDS = {
+    "nin": "1×1 convolution / Network-in-Network block",
+    "inception_v1": "Inception v1 module (four branches, concatenation)",
+    "inception_v3": "Inception v3 factorised module (1×n then n×1)",
+    "basic": "Residual basic block (identity or projection shortcut)",
+    "bottleneck": "Bottleneck residual block (1×1, 3×3, 1×1)",
+    "dense": "Dense block (concatenation growth)",
+    "transition": "DenseNet transition layer (1×1 conv + 2×2 average pool)",
+    "depthwise_separable": "Depthwise-separable convolution (MobileNet v1)",
+    "xception": "Xception separable module with residual",
+    "inverted_residual": "Inverted residual with linear bottleneck (MobileNet v2)",
+    "aspp": "Atrous spatial pyramid pooling (DeepLab v3)",
+}
+
+
+class UnknownModelError(KeyError):
+    """Raised by :func:`get_spec` for a name that is not in the zoo."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else "unknown model"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the explorer declares about one architecture."""
+
+    name: str
+    family: str
+    year: int
+    paper: str  # "Authors, Title, Venue Year" with a link where there is one
+    builder: Callable[..., nn.Module]
+    input_size: tuple[int, int, int]  # (C, H, W) the network was designed for
+    dataset: str  # "imagenet", "mnist" or "cifar10": names the classes and preprocessing
+    num_classes: int
+    description: str = ""
+    # Smallest H (= W) the network accepts; None when the input size is fixed (Flatten + Linear).
+    min_size: int | None = None
+    # torchvision builder name and Weights enum member ("ResNet50_Weights.IMAGENET1K_V2").
+    tv_builder: str | None = None
+    tv_weights: str | None = None
+    # Other weight sources that exist for this model: "package" (EfficientNet-Lite0's installed
+    # weights) or "trained" (the project's own checkpoint in assets/).
+    weight_sources: tuple[str, ...] = ()
+    # Published ImageNet top-1 of the pretrained weights, in %, where one exists.
+    published_top1: float | None = None
+    # Module path (``named_modules()`` key) whose output ends each stage, keyed by output stride.
+    stages: dict[int, str] = field(default_factory=dict)
+    gradcam_layer: str | None = None
+    # (module path, block kind from BLOCK_KINDS, short label) for the blocks worth opening.
+    blocks: tuple[tuple[str, str, str], ...] = ()
+    # Keyword arguments passed to ``builder`` by :func:`build`.
+    build_kwargs: dict = field(default_factory=dict)
+
+    @property
+    def resizable(self) -> bool:
+        return self.min_size is not None
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in _REGISTRY:
+        raise ValueError(f"model {spec.name!r} is registered twice")
+    unknown = [kind for _, kind, _ in spec.blocks if kind not in BLOCK_KINDS]
+    if unknown:
+        raise ValueError(f"{spec.name}: unknown block kinds {unknown}")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def list_models(dataset: str | None = None) -> list[str]:
+    """Names of all registered models, optionally only those for one dataset."""
+    return [n for n, s in _REGISTRY.items() if dataset is None or s.dataset == dataset]
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownModelError(
+            f"unknown model {name!r}.{hint} Known models: {', '.join(_REGISTRY)}"
+        ) from None
+
+
+def build(name: str, **kwargs) -> nn.Module:
+    """A fresh instance with random weights, in eval mode. ``kwargs`` override the spec's."""
+    spec = get_spec(name)
+    model = spec.builder(**{**spec.build_kwargs, **kwargs})
+    return model.eval()
+
+
+def class_names(name_or_dataset: str) -> list[str]:
+    """Class names for a model name or a dataset name ("imagenet", "mnist", "cifar10")."""
+    dataset = _REGISTRY[name_or_dataset].dataset if name_or_dataset in _REGISTRY else name_or_dataset
+    if dataset == "imagenet":
+        from torchvision.models._meta import _IMAGENET_CATEGORIES
+
+        return list(_IMAGENET_CATEGORIES)
+    if dataset == "mnist":
+        return [str(d) for d in range(10)]
+    if dataset == "cifar10":
+        return ["airplane", "automobile", "bird", "cat", "deer",
+                "dog", "frog", "horse", "ship", "truck"]
+    raise ValueError(f"no class names for dataset {dataset!r}")
+
+
+# Family modules register their models on import, in historical order.
+from . import lenet  # noqa: E402,F401  (1998)
+from . import alexnet  # noqa: E402,F401  (2012)
+from . import nin  # noqa: E402,F401  (2013)
+from . import vgg  # noqa: E402,F401  (2014)
+from . import inception  # noqa: E402,F401  (2014, 2015)
+from . import resnet  # noqa: E402,F401  (2015, 2016)
+from . import densenet  # noqa: E402,F401  (2016)
+from . import xception  # noqa: E402,F401  (2016)
+from . import mobilenet  # noqa: E402,F401  (2017, 2018)
+from . import efficientnet_lite  # noqa: E402,F401  (2019)
+from . import mnist  # noqa: E402,F401  (seed 002's Keras variants)
