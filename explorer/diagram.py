@@ -1,0 +1,413 @@
+"""Architecture diagrams as Graphviz DOT text, drawn from an :class:`~explorer.analysis.ModelAnalysis`.
+
+Three views of the same network:
+
+- ``"stage"``: the input, one box per stage (the spec's stages, keyed by output stride) and the
+  head, each with what it contains, its output shape, parameters and MACs;
+- ``"block"``: one box per block (a ResNet basic block, an Inception module, a dense block, an
+  inverted residual...) and per layer that sits outside any block;
+- ``"layer"``: every leaf module, grouped in boxes by the blocks and containers that hold it,
+  with the merges that have no module of their own (a residual ``+``, an Inception or DenseNet
+  ``concat``) drawn as small round nodes where the dataflow joins.
+
+Every node says its name, its type and its output shape (channels × height × width, batch
+dimension left out). Colours mark the kind of layer: convolution, pooling, normalisation,
+activation, linear, merge. Graphs run top to bottom so a deep network scrolls rather than
+shrinks. The text is plain DOT; :func:`to_svg` renders it with Graphviz's ``dot`` when that is
+installed (the browser draws the DOT itself, so the page needs no binary).
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections import Counter
+
+__all__ = ["LEVELS", "CATEGORIES", "category", "to_dot", "to_svg", "has_dot", "fmt_shape"]
+
+LEVELS = ("stage", "block", "layer")
+
+# kind of layer -> (fill colour, legend text). Pastels with dark text read in light and dark themes.
+CATEGORIES = {
+    "conv": ("#9ecae1", "convolution"),
+    "pool": ("#fdd0a2", "pooling"),
+    "norm": ("#c7e9c0", "normalisation"),
+    "act": ("#fcbba1", "activation"),
+    "linear": ("#dadaeb", "linear (dense)"),
+    "merge": ("#ffe066", "merge (add / concat)"),
+    "block": ("#e5f5f9", "block"),
+    "stage": ("#deebf7", "stage"),
+    "io": ("#ffffff", "input"),
+    "other": ("#eeeeee", "other (dropout, flatten...)"),
+}
+
+_ACTIVATIONS = {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU",
+                "Mish", "Tanh", "Sigmoid", "Hardtanh", "Hardswish", "Hardsigmoid", "Softmax",
+                "LogSoftmax", "Softplus", "Softsign", "Tanhshrink", "Threshold"}
+
+
+def category(type_name: str) -> str:
+    """The colour class of a module type: conv, pool, norm, act, linear or other."""
+    t = type_name
+    if "Conv" in t:
+        return "conv"
+    if "Pool" in t:
+        return "pool"
+    if "Norm" in t:
+        return "norm"
+    if t in _ACTIVATIONS:
+        return "act"
+    if t in ("Linear", "LazyLinear", "Bilinear"):
+        return "linear"
+    return "other"
+
+
+def fmt_shape(shape) -> str:
+    """``(1, 256, 28, 28)`` -> ``"256×28×28"`` (the batch dimension is left out)."""
+    if not shape:
+        return "?"
+    dims = tuple(shape[1:]) if len(shape) > 1 else tuple(shape)
+    return "×".join(str(d) for d in dims)
+
+
+def _num(n: float) -> str:
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{unit}"
+    return f"{int(n)}"
+
+
+def _q(text: str) -> str:
+    """A DOT double-quoted string; ``\\n`` in ``text`` becomes a centred line break."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _pair_text(v) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (tuple, list)):
+        return "×".join(str(x) for x in v) if len(set(v)) > 1 else str(v[0])
+    return str(v)
+
+
+def _op_text(row) -> str:
+    """``Conv2d 3×3/2`` and the like: the type plus what a learner reads off a paper's table."""
+    text = row.type
+    if row.kernel_size is not None:
+        k = row.kernel_size
+        k = "×".join(str(x) for x in k) if isinstance(k, (tuple, list)) else f"{k}×{k}"
+        text += f" {k}"
+        if row.stride is not None and max(_as_tuple(row.stride)) > 1:
+            text += f"/{_pair_text(row.stride)}"
+        if row.dilation is not None and max(_as_tuple(row.dilation)) > 1:
+            text += f" dil {_pair_text(row.dilation)}"
+        if row.groups and row.groups > 1:
+            in_ch = row.input_shapes[0][1] if row.input_shapes and len(row.input_shapes[0]) > 1 else 0
+            text += " depthwise" if row.groups == in_ch else f" groups {row.groups}"
+    return text
+
+
+def _as_tuple(v) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
+
+
+def _row_name(row) -> str:
+    return row.name + (f"#{row.call}" if row.call else "")
+
+
+def _node(node_id: str, label: str, kind: str, shape: str = "box", extra: str = "") -> str:
+    fill = CATEGORIES[kind][0]
+    return (f'{node_id} [label={_q(label)}, shape={shape}, fillcolor="{fill}"'
+            f'{", " + extra if extra else ""}];')
+
+
+def _header(title: str, rankdir: str) -> list[str]:
+    return [
+        "digraph G {",
+        f"  graph [rankdir={rankdir}, label={_q(title)}, labelloc=t, fontname=Helvetica, "
+        'fontsize=14, nodesep=0.25, ranksep=0.3, bgcolor="white"];',
+        '  node [style="rounded,filled", fontname=Helvetica, fontsize=10, color="#555555", '
+        'fontcolor="#111111", margin="0.12,0.04", height=0.3];',
+        '  edge [color="#666666", arrowsize=0.6];',
+    ]
+
+
+def _input_node(analysis) -> str:
+    c, h, w = analysis.input_size
+    return _node("input", f"input\n{c}×{h}×{w}", "io", extra='style="rounded"')
+
+
+def to_dot(analysis, level: str = "block", rankdir: str = "TB") -> str:
+    """DOT text of ``analysis`` at ``level`` ("stage", "block" or "layer")."""
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}, not {level!r}")
+    if level == "stage" and not analysis.stages:
+        level = "block"  # a module analysed without a spec has no stages
+    c, h, w = analysis.input_size
+    title = f"{analysis.name} at {c}×{h}×{w} — {level} view"
+    lines = _header(title, rankdir)
+    lines.append("  " + _input_node(analysis))
+    if level == "stage":
+        lines += _stage_body(analysis)
+    elif level == "block":
+        lines += _block_body(analysis)
+    else:
+        lines += _layer_body(analysis)
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# stage view
+
+
+def _contents(analysis, rows: tuple[int, ...]) -> str:
+    """``MaxPool2d, 2× BasicBlock`` for the leaves ``rows``: blocks counted by type, loose
+    leaves by type, in order of first appearance."""
+    layers = analysis.layers
+    counts: Counter = Counter()  # insertion-ordered: first appearance
+    seen_blocks: set[int] = set()
+    for i in rows:
+        r = layers[i]
+        if r.block >= 0:
+            if r.block not in seen_blocks:
+                seen_blocks.add(r.block)
+                counts[layers[r.block].type] += 1
+        else:
+            counts[r.type] += 1
+    parts = [f"{n}× {t}" if n > 1 else t for t, n in counts.items()]
+    if len(", ".join(parts)) <= 48:
+        return ", ".join(parts)
+    lines, line = [], []
+    for part in parts:  # wrap long lists
+        if line and len(", ".join(line + [part])) > 48:
+            lines.append(", ".join(line) + ",")
+            line = []
+        line.append(part)
+    lines.append(", ".join(line))
+    return "\n".join(lines)
+
+
+def _stage_body(analysis) -> list[str]:
+    lines = []
+    n = len(analysis.stages)
+    prev = "input"
+    for s in analysis.stages:
+        if s.stride is None:
+            title = "head"
+        elif s.index == 0 and n > 2:
+            title = f"stem (stride {s.stride})"
+        else:
+            title = f"stage {s.index} (stride {s.stride})"
+        label = (f"{title}\n{_contents(analysis, s.rows)}\n{fmt_shape(s.output_shape)}\n"
+                 f"{_num(s.params)} params · {_num(s.macs)} MACs")
+        node_id = f"s{s.index}"
+        lines.append("  " + _node(node_id, label, "stage"))
+        lines.append(f"  {prev} -> {node_id};")
+        prev = node_id
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# block view
+
+
+def _block_body(analysis) -> list[str]:
+    lines = []
+    for r in analysis.rows("block"):
+        if r.level == "block":
+            label = f"{_row_name(r)}\n{r.type}\n{fmt_shape(r.output_shape)}"
+            kind = "block"
+            extra = 'penwidth=1.5'
+        else:
+            label = f"{_row_name(r)}\n{_op_text(r)}\n{fmt_shape(r.output_shape)}"
+            kind = category(r.type)
+            extra = ""
+        lines.append("  " + _node(f"n{r.index}", label, kind, extra=extra))
+    for src, dst in analysis.edges("block"):
+        lines.append(f"  {'input' if src < 0 else f'n{src}'} -> n{dst};")
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# layer view
+
+
+class _Merge:
+    __slots__ = ("id", "sources", "inputs", "kind", "shape", "cluster")
+
+    def __init__(self, id_, sources, kind, shape):
+        self.id, self.sources, self.kind, self.shape = id_, sources, kind, shape
+        self.inputs: list[str] = []
+        self.cluster = -1
+
+
+def _merge_kind(analysis, sources: tuple[int, ...], consumer) -> tuple[str, tuple]:
+    """"add" when every path in has the consumer's input shape, "concat" when the channels add
+    up to it, else "merge". Returns the kind and the merged tensor's shape."""
+    layers = analysis.layers
+    shapes = [layers[s].output_shape if s >= 0 else (1, *analysis.input_size) for s in sources]
+    target = consumer.input_shapes[0] if consumer.input_shapes else None
+    if shapes and all(sh == shapes[0] for sh in shapes) and (target is None or shapes[0] == target):
+        return "add", shapes[0]
+    if all(sh and len(sh) >= 2 for sh in shapes):
+        total = sum(sh[1] for sh in shapes)
+        same_hw = all(tuple(sh[2:]) == tuple(shapes[0][2:]) for sh in shapes)
+        if same_hw and (target is None or (len(target) >= 2 and target[1] == total)):
+            return "concat", (shapes[0][0], total, *shapes[0][2:])
+    return "merge", target
+
+
+def _ancestors(analysis, index: int) -> list[int]:
+    """Container rows around row ``index``, innermost first (the model row excluded)."""
+    out = []
+    layers = analysis.layers
+    p = layers[index].parent if index >= 0 else -1
+    while p >= 0 and layers[p].parent >= 0:
+        out.append(p)
+        p = layers[p].parent
+    return out
+
+
+def _layer_body(analysis) -> list[str]:
+    layers = analysis.layers
+    leaves = analysis.rows("layer")
+    # Clusters: every block, and the plain containers outside blocks (ResNet's layer1, VGG's
+    # features): the second level of structure a learner looks for. Inside a block, no more boxes.
+    def clustered(i: int) -> bool:
+        r = layers[i]
+        return r.level == "block" or (r.level == "group" and r.block < 0)
+
+    def home(index: int) -> int:
+        """Innermost clustered container of a row, -1 for the top level."""
+        for a in _ancestors(analysis, index):
+            if clustered(a):
+                return a
+        return -1
+
+    members: dict[int, list[str]] = {}  # cluster row -> node lines
+    node_of: dict[int, str] = {-1: "input"}
+    for r in leaves:
+        node_of[r.index] = f"n{r.index}"
+        label = f"{_short_name(analysis, r, home(r.index))}\n{_op_text(r)}\n{fmt_shape(r.output_shape)}"
+        members.setdefault(home(r.index), []).append(_node(f"n{r.index}", label, category(r.type)))
+
+    # merges: one node per distinct set of paths joining, shared by all its consumers
+    merges: dict[tuple[int, ...], _Merge] = {}
+    edges: list[tuple[str, str]] = []
+    for r in leaves:
+        src = tuple(sorted(set(r.inputs_from)))
+        if len(src) <= 1:
+            for s in src:
+                edges.append((node_of.get(s, "input"), node_of[r.index]))
+            continue
+        m = merges.get(src)
+        if m is None:
+            kind, shape = _merge_kind(analysis, src, r)
+            m = _Merge(f"m{len(merges)}", src, kind, shape)
+            # A concat of a superset of an earlier concat (DenseNet's growing stack) is drawn as
+            # that concat plus the new paths: the same tensor, and edges grow linearly, not
+            # quadratically.
+            base = max((o for o in merges.values()
+                        if o.kind == kind and set(o.sources) < set(src)),
+                       key=lambda o: len(o.sources), default=None)
+            rest = src
+            if base is not None and len(base.sources) >= 2:
+                m.inputs.append(base.id)
+                rest = tuple(s for s in src if s not in base.sources)
+            m.inputs += [node_of.get(s, "input") for s in rest]
+            m.cluster = _merge_cluster(analysis, src, r.index, clustered)
+            merges[src] = m
+            symbol = {"add": "+", "concat": "concat", "merge": "merge"}[kind]
+            members.setdefault(m.cluster, []).append(_node(
+                m.id, f"{symbol}\n{fmt_shape(shape)}", "merge", shape="ellipse",
+                extra='fontsize=9, margin="0.04,0.02"'))
+            for s in m.inputs:
+                edges.append((s, m.id))
+        edges.append((m.id, node_of[r.index]))
+
+    # nest the clusters: children of each clustered container
+    children: dict[int, list[int]] = {}
+    cluster_rows = sorted({c for c in members if c >= 0}
+                          | {a for c in members if c >= 0 for a in _ancestors(analysis, c)
+                             if clustered(a)})
+    for c in cluster_rows:
+        parent = next((a for a in _ancestors(analysis, c) if clustered(a)), -1)
+        children.setdefault(parent, []).append(c)
+
+    lines: list[str] = []
+
+    def emit(cluster: int, indent: str) -> None:
+        for line in members.get(cluster, []):
+            lines.append(indent + line)
+        for c in children.get(cluster, []):
+            r = layers[c]
+            boxed = r.level == "block"
+            title = f"{_row_name(r)} · {r.type}" if boxed else _row_name(r)
+            lines.append(f"{indent}subgraph cluster_{c} {{")
+            lines.append(f"{indent}  label={_q(title)}; labeljust=l; fontsize=11; "
+                         f'style="rounded{",filled" if boxed else ",dashed"}"; '
+                         f'color="{"#6baed6" if boxed else "#999999"}"; '
+                         f'fillcolor="{CATEGORIES["block"][0]}";')
+            emit(c, indent + "  ")
+            lines.append(f"{indent}}}")
+
+    emit(-1, "  ")
+    for a, b in edges:
+        lines.append(f"  {a} -> {b};")
+    return lines
+
+
+def _short_name(analysis, row, cluster: int) -> str:
+    """The row's name relative to its box (``branch2.0.conv`` inside ``inception3a``)."""
+    name = _row_name(row)
+    if cluster >= 0:
+        prefix = analysis.layers[cluster].name + "."
+        if name.startswith(prefix):
+            return name[len(prefix):]
+    return name
+
+
+def _merge_cluster(analysis, sources, consumer: int, clustered) -> int:
+    """Where a merge node is drawn: the block holding most of the paths it joins (the latest of
+    them on a tie: a residual's add sits in the block that computes the residual), else the
+    innermost box that holds every path and the consumer."""
+    layers = analysis.layers
+    candidates: set[int] = set()
+    for i in (*sources, consumer):
+        candidates.update(a for a in _ancestors(analysis, i) if layers[a].level == "block")
+    best, best_key = None, None
+    for c in candidates:
+        inside = [s for s in sources if c in _ancestors(analysis, s)]
+        key = (len(inside), max(inside, default=-1), c in _ancestors(analysis, consumer),
+               layers[c].depth)
+        if inside and (best_key is None or key > best_key):
+            best, best_key = c, key
+    if best is not None:
+        return best
+    common = None
+    for i in (*sources, consumer):
+        anc = [a for a in _ancestors(analysis, i) if clustered(a)]
+        common = anc if common is None else [a for a in common if a in anc]
+    return common[0] if common else -1
+
+
+# ---------------------------------------------------------------------------------------------
+# rendering
+
+
+def has_dot() -> bool:
+    """Whether Graphviz's ``dot`` program is installed."""
+    return shutil.which("dot") is not None
+
+
+def to_svg(dot: str, timeout: float = 60) -> bytes | None:
+    """SVG bytes of ``dot`` rendered by Graphviz's ``dot``; ``None`` when ``dot`` is missing.
+    Raises ``RuntimeError`` with dot's message when the text does not render."""
+    exe = shutil.which("dot")
+    if exe is None:
+        return None
+    proc = subprocess.run([exe, "-Tsvg"], input=dot.encode("utf-8"), capture_output=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dot failed: {proc.stderr.decode('utf-8', 'replace').strip()}")
+    return proc.stdout
