@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import ModelSpec, register
+from .nin import init_weights
 
 __all__ = [
     "MBConvBlock",
@@ -132,6 +133,7 @@ class EfficientNetLite0(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(head, num_classes))
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)

@@ -5,6 +5,9 @@ seed's ``model.summary()``. Translation notes:
 
 - ``Conv2D(32, (3, 3), padding='same', activation='relu')`` is ``Conv2d(c, 32, 3, padding=1)``
   followed by its own ``ReLU`` module; ``padding='valid'`` 1×1 convolutions need no padding.
+- Keras initialises Conv2D and Dense kernels with Glorot-uniform and biases with zeros, not
+  PyTorch's defaults; ``keras_sequential`` does the same, so training here starts where the
+  seed's did.
 - Keras ``BatchNormalization()`` defaults to epsilon 1e-3 and momentum 0.99, which is PyTorch's
   ``BatchNorm2d(eps=1e-3, momentum=0.01)``. Its moving mean and variance are "non-trainable
   params" in Keras and buffers in PyTorch, so Keras's total = sum(p.numel()) + 2 × BN channels.
@@ -70,7 +73,12 @@ def keras_sequential(layers: list[tuple], in_channels: int = 1, in_size: int = 2
             add("dense", nn.Linear(features, num_classes))
         else:
             raise ValueError(f"unknown layer kind {kind!r}")
-    return nn.Sequential(OrderedDict(modules))
+    model = nn.Sequential(OrderedDict(modules))
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)  # Keras's glorot_uniform
+            nn.init.zeros_(m.bias)
+    return model
 
 
 # The three models exactly as seed 002 writes them.
@@ -105,6 +113,7 @@ def mnist_nin(num_classes: int = 10) -> nn.Sequential:
     return keras_sequential(NIN, num_classes=num_classes)
 
 
+# Year: the seed's summaries name layers batch_normalization_v2, i.e. TensorFlow 2.0 (2019).
 _PAPER = "Seed 002 (Chinese course notes: 如何实现CNN变体网络), Keras on MNIST"
 _SOFTMAX = (" The seed's final Dense has a softmax; here it returns logits and the softmax is "
             "applied by the loss and the prediction.")
@@ -154,8 +163,8 @@ register(ModelSpec(
     description="Network-in-Network on MNIST: each 3×3 convolution (32 filters) is followed by "
                 "a 1×1 convolution down to 16 channels, with batch norm after each, so the dense "
                 "layer sees 7×7×16 instead of 7×7×32 values: 31,850 parameters in Keras's count "
-                "(192 of them BN statistics), 40 % of the plain network, at 98.87 % in the seed."
-                + _SOFTMAX,
+                "(192 of them BN statistics), 40 % of the plain network, at 98.87 % in the "
+                "seed." + _SOFTMAX,
     builder=mnist_nin,
     input_size=(1, 28, 28),
     dataset="mnist",

@@ -9,6 +9,7 @@ import torch.nn as nn
 from torchvision import models
 
 from . import ModelSpec, register
+from .nin import init_weights
 
 __all__ = ["DepthwiseSeparableConv", "MobileNetV1", "mobilenet_v1"]
 
@@ -72,6 +73,7 @@ class MobileNetV1(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(in_ch, num_classes)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.features(x)

@@ -11,11 +11,29 @@ import torch.nn as nn
 
 from . import ModelSpec, register
 
-__all__ = ["NiNBlock", "NiN", "nin"]
+__all__ = ["NiNBlock", "NiN", "nin", "init_weights"]
 
 # Architecture as data: (output channels, kernel, stride, padding) of each NiN block, "M" for a
 # 3×3 stride-2 max-pool and "D" for dropout; the last block's channels become num_classes.
 NIN_CFG = ((96, 11, 4, 0), "M", (256, 5, 1, 2), "M", (384, 3, 1, 1), "M", "D", ("classes", 3, 1, 1))
+
+
+def init_weights(model: nn.Module) -> None:
+    """torchvision's initialisation for its MobileNets, shared by the ImageNet models written
+    here (NiN, MobileNet v1, Xception, EfficientNet-Lite0): He-normal (fan-out) convolutions,
+    unit batch norm, small normal dense weights, zero biases. PyTorch's default init shrinks the
+    signal layer by layer until a deep random network answers the same for every image."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
 
 
 class NiNBlock(nn.Sequential):
@@ -57,6 +75,7 @@ class NiN(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # 224 input: block 1 -> N x 96 x 54 x 54, pool -> 26, block 2 -> N x 256 x 26 x 26,

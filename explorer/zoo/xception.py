@@ -8,6 +8,7 @@ import torch
 import torch.nn as nn
 
 from . import ModelSpec, register
+from .nin import init_weights
 
 __all__ = ["SeparableConv2d", "XceptionBlock", "Xception", "xception"]
 
@@ -104,6 +105,7 @@ class Xception(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(2048, num_classes)
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
