@@ -1,0 +1,430 @@
+"""Why did the network say that? Captum's attribution methods behind one small interface.
+
+    result = explain(loaded, x, "gradcam")          # x: 1×C×H×W from loaded.preprocess
+    result.map      # H×W float32 in [0, 1], ready to overlay
+    result.raw      # the method's own numbers (C×H×W for pixel methods, H×W for Grad-CAM)
+
+Methods (keys of :data:`METHODS`): ``saliency`` (Simonyan et al. 2014), ``integrated_gradients``
+(Sundararajan et al. 2017, internally batched), ``smoothgrad`` (Smilkov et al. 2017, a
+NoiseTunnel over Saliency), ``guided_backprop`` (Springenberg et al. 2015), ``gradcam``
+(Selvaraju et al. 2017, LayerGradCam upsampled bilinearly), ``guided_gradcam`` and
+``occlusion`` (Zeiler & Fergus 2014, slow: see :func:`estimate_seconds`).
+
+The shared model is never touched
+---------------------------------
+The model inside a cached ``LoadedModel`` serves every browser session at once. Saliency,
+Integrated Gradients, SmoothGrad and Occlusion need no hooks (gradients come from
+``torch.autograd.grad`` on a fresh input tensor; parameters have ``requires_grad=False`` so
+no ``.grad`` is ever written), so they run on the shared model directly. Grad-CAM, Guided
+Backprop and Guided Grad-CAM need module hooks; a hook on the shared model would fire for
+other sessions' forward passes while attached, and Captum's guided methods also break on
+in-place ReLUs and on a ReLU module reused several times (torchvision's ResNet calls
+``self.relu`` three times per block). So those methods run on a per-call *module copy*:
+new module objects (their own hook dictionaries, ``inplace=False`` ReLUs, one ReLU module per
+call site is not needed because each copy is used by one call only) that share the parameter
+and buffer tensors with the cached model, so the copy costs no weight memory and a few
+milliseconds. Captum removes its hooks in ``finally``; the copy is dropped afterwards anyway.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .inference import logits_of, model_on, pick_device
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .weights import LoadedModel
+
+__all__ = [
+    "METHODS",
+    "SLOW_METHODS",
+    "AttributionError",
+    "AttributionResult",
+    "DeletionCurve",
+    "explain",
+    "estimate_seconds",
+    "conv_layers",
+    "gradcam_layers",
+    "deletion_curve",
+    "overlay",
+]
+
+METHODS = {
+    "saliency": "Saliency (gradient)",
+    "integrated_gradients": "Integrated Gradients",
+    "smoothgrad": "SmoothGrad",
+    "guided_backprop": "Guided Backprop",
+    "gradcam": "Grad-CAM",
+    "guided_gradcam": "Guided Grad-CAM",
+    "occlusion": "Occlusion (slow)",
+}
+SLOW_METHODS = {"occlusion"}
+_HOOKED = {"gradcam", "guided_backprop", "guided_gradcam"}
+_LAYER_METHODS = {"gradcam", "guided_gradcam"}
+
+
+class AttributionError(ValueError):
+    """A user-readable reason why an attribution cannot be computed."""
+
+
+@dataclass
+class AttributionResult:
+    map: np.ndarray  # H×W float32 in [0, 1]
+    raw: np.ndarray  # the method's output: C×H×W (pixel methods) or H×W (Grad-CAM)
+    method: str
+    target: int
+    seconds: float
+    layer: str | None = None
+    notes: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+
+
+def conv_layers(model: nn.Module) -> list[str]:
+    """Names (``named_modules`` keys) of every Conv2d, in forward-definition order."""
+    return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+
+
+def gradcam_layers(loaded: "LoadedModel") -> list[str]:
+    """Layers offered for Grad-CAM: the spec's default first, then stage outputs from deep to
+    shallow, then every conv layer from deep to shallow."""
+    spec = loaded.spec
+    modules = dict(loaded.model.named_modules())
+    names = [spec.gradcam_layer] if spec.gradcam_layer in modules else []
+    names += [p for _, p in sorted(spec.stages.items(), reverse=True) if p in modules]
+    names += list(reversed(conv_layers(loaded.model)))
+    if not names:  # a model without a declared layer: its last conv
+        raise AttributionError(f"{loaded.name} has no convolution layer for Grad-CAM.")
+    return list(dict.fromkeys(names))
+
+
+def default_layer(loaded: "LoadedModel") -> str:
+    return gradcam_layers(loaded)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Private module copies for hook-based methods
+
+
+class _GuidedReLU6(nn.ReLU):
+    """ReLU6 in disguise: Captum's guided methods override gradients only at ``nn.ReLU``
+    modules, and EfficientNet-Lite / MobileNet-v2 use ReLU6. Same forward, so the copy's
+    predictions do not change; its backward is then clamped like a ReLU's."""
+
+    def forward(self, x):
+        return F.relu6(x)
+
+
+def _module_copy(model: nn.Module) -> nn.Module:
+    """New module objects sharing the parameter and buffer tensors of ``model``."""
+    memo = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
+    clone = copy.deepcopy(model, memo)
+    for module in clone.modules():
+        if hasattr(module, "inplace"):
+            module.inplace = False
+        for child_name, child in module.named_children():
+            if isinstance(child, nn.ReLU6):
+                setattr(module, child_name, _GuidedReLU6())
+    return clone
+
+
+# --------------------------------------------------------------------------------------------
+# Maps
+
+
+def _to_map(attr: torch.Tensor, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """1×C×H×W attribution -> (H×W map in [0, 1], raw C×H×W)."""
+    raw = attr.detach().float()[0].cpu()
+    if method == "saliency":
+        heat = raw.abs().amax(0)  # Simonyan et al.: max |gradient| over colour channels
+    else:
+        heat = raw.abs().sum(0)
+    return _normalise(heat.numpy(), robust=True), raw.numpy()
+
+
+def _normalise(heat: np.ndarray, robust: bool) -> np.ndarray:
+    heat = np.nan_to_num(heat.astype(np.float32))
+    heat = heat - min(float(heat.min()), 0.0)
+    # Pixel attributions have a few huge outliers; clip at the 99.5th percentile so the map
+    # shows structure instead of three white dots.
+    top = float(np.percentile(heat, 99.5)) if robust else float(heat.max())
+    if top <= 0:
+        top = float(heat.max())
+    if top <= 0:
+        return np.zeros_like(heat, dtype=np.float32)
+    return np.clip(heat / top, 0, 1).astype(np.float32)
+
+
+def _layer(model: nn.Module, name: str, model_name: str) -> nn.Module:
+    modules = dict(model.named_modules())
+    if name not in modules:
+        raise AttributionError(f"{model_name} has no layer {name!r}; pick one of the listed "
+                               "layers (e.g. a conv layer).")
+    return modules[name]
+
+
+# --------------------------------------------------------------------------------------------
+# The interface
+
+
+def _forward_fn(model: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    def forward(x):
+        return logits_of(model(x))
+
+    return forward
+
+
+def _predicted(model: nn.Module, x: torch.Tensor) -> int:
+    with torch.inference_mode():
+        return int(logits_of(model(x)).argmax(-1)[0])
+
+
+def _ig_batch(device: torch.device) -> int:
+    # Captum's default evaluates all n_steps scaled images in one batch: with 50 steps on a
+    # ResNet-50 that is a 50-image backward pass (GBs of activations). Small chunks cost
+    # nothing extra on a CPU (throughput per image is flat beyond a few images) and bound
+    # memory; a GPU wants bigger ones to stay busy.
+    return 32 if device.type == "cuda" else 8
+
+
+def occlusion_windows(x: torch.Tensor, window: int, stride: int) -> int:
+    h, w = x.shape[-2:]
+    return ((h - window) // stride + 1) * ((w - window) // stride + 1)
+
+
+def _occlusion_params(x: torch.Tensor, opts: dict) -> tuple[int, int]:
+    side = min(x.shape[-2:])
+    window = int(opts.get("window", max(2, round(side / 7))))
+    stride = int(opts.get("stride", max(1, window // 2)))
+    return window, stride
+
+
+def explain(loaded: "LoadedModel", image_tensor: torch.Tensor, method: str,
+            target: int | None = None, layer: str | None = None,
+            device: str | torch.device | None = None,
+            progress: Callable[[int, int], None] | None = None, **opts) -> AttributionResult:
+    """Attribute the ``target`` logit (default: the predicted class) to the input pixels.
+
+    ``opts``: ``n_steps`` (IG, 32), ``internal_batch_size`` (IG), ``nt_samples`` (SmoothGrad,
+    16), ``noise`` (SmoothGrad stdev as a fraction of the input range, 0.15), ``window`` /
+    ``stride`` / ``perturbations_per_eval`` (Occlusion). ``progress(done, total)`` is called
+    during Occlusion.
+    """
+    from captum.attr import (GuidedBackprop, GuidedGradCam, IntegratedGradients,
+                             LayerGradCam, NoiseTunnel, Occlusion, Saliency)
+
+    if method not in METHODS:
+        raise AttributionError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
+    device = pick_device(device)
+    if device.type == "mps":  # several Captum ops are missing on MPS; the CPU is reliable
+        device = torch.device("cpu")
+    shared = model_on(loaded.model, device)
+    x = image_tensor.detach().clone().float().to(device)  # a fresh input per call
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.shape[0] != 1:
+        raise AttributionError("explain() takes one image (a 1×C×H×W tensor).")
+    t0 = time.perf_counter()
+    if target is None:
+        target = _predicted(shared, x)
+    target = int(target)
+    n_classes = len(loaded.categories)
+    if not 0 <= target < n_classes:
+        raise AttributionError(f"Target class {target} is out of range (0–{n_classes - 1}).")
+
+    layer_name = None
+    notes: dict = {}
+    model = _module_copy(shared) if method in _HOOKED else shared
+    forward = _forward_fn(model)
+    if method in _LAYER_METHODS:
+        layer_name = layer or default_layer(loaded)
+        layer_module = _layer(model, layer_name, loaded.name)
+
+    x.requires_grad_(True)
+    if method == "saliency":
+        attr = Saliency(forward).attribute(x, target=target, abs=False)
+    elif method == "integrated_gradients":
+        n_steps = int(opts.get("n_steps", 32))
+        batch = int(opts.get("internal_batch_size") or _ig_batch(device))
+        attr, delta = IntegratedGradients(forward).attribute(
+            x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps,
+            internal_batch_size=batch, return_convergence_delta=True)
+        notes["convergence_delta"] = float(delta.abs().max())
+        notes["n_steps"] = n_steps
+    elif method == "smoothgrad":
+        samples = int(opts.get("nt_samples", 16))
+        noise = float(opts.get("noise", 0.15)) * float(x.max() - x.min())
+        attr = NoiseTunnel(Saliency(forward)).attribute(
+            x, nt_type="smoothgrad", nt_samples=samples, stdevs=noise, target=target,
+            nt_samples_batch_size=int(opts.get("nt_samples_batch_size", 8)), abs=False)
+        notes["nt_samples"] = samples
+    elif method == "guided_backprop":
+        attr = GuidedBackprop(model).attribute(x, target=target)
+    elif method == "gradcam":
+        cam = LayerGradCam(forward, layer_module).attribute(x, target=target,
+                                                             relu_attributions=True)
+        if cam.dim() != 4:
+            raise AttributionError(f"Layer {layer_name!r} does not output a feature map; "
+                                   "pick a convolution layer or block.")
+        up = F.interpolate(cam.detach().float(), size=x.shape[-2:], mode="bilinear",
+                           align_corners=False)[0, 0].cpu()
+        seconds = time.perf_counter() - t0
+        notes["cam_shape"] = tuple(cam.shape[-2:])
+        return AttributionResult(_normalise(up.numpy(), robust=False), up.numpy(), method,
+                                 target, seconds, layer_name, notes)
+    elif method == "guided_gradcam":
+        attr = GuidedGradCam(model, layer_module).attribute(x, target=target,
+                                                            interpolate_mode="bilinear")
+    else:  # occlusion
+        window, stride = _occlusion_params(x, opts)
+        channels = x.shape[1]
+        per_eval = int(opts.get("perturbations_per_eval", 8))
+        total = math.ceil(occlusion_windows(x, window, stride) / per_eval) + 1
+        calls = [0]
+
+        def counted(inp):
+            out = forward(inp)
+            calls[0] += 1
+            if progress is not None:
+                progress(min(calls[0], total), total)
+            return out
+
+        with torch.no_grad():
+            attr = Occlusion(counted).attribute(
+                x.detach(), target=target, sliding_window_shapes=(channels, window, window),
+                strides=(channels, stride, stride), baselines=0.0,
+                perturbations_per_eval=per_eval)
+        notes.update(window=window, stride=stride)
+    heat, raw = _to_map(attr, method)
+    seconds = time.perf_counter() - t0
+    return AttributionResult(heat, raw, method, target, seconds, layer_name, notes)
+
+
+def estimate_seconds(loaded: "LoadedModel", image_tensor: torch.Tensor, method: str,
+                     device: str | torch.device | None = None, **opts) -> float:
+    """A rough run time for ``explain`` (times one forward pass first; ~0.1-1 s itself)."""
+    device = pick_device(device)
+    if device.type == "mps":
+        device = torch.device("cpu")
+    model = model_on(loaded.model, device)
+    x = image_tensor.detach().float().to(device)
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if method == "occlusion":
+        window, stride = _occlusion_params(x, opts)
+        per_eval = int(opts.get("perturbations_per_eval", 8))
+        batch = x.expand(per_eval, *x.shape[1:]).contiguous()
+        with torch.inference_mode():
+            logits_of(model(batch))  # warm-up
+            t0 = time.perf_counter()
+            logits_of(model(batch))
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            per_batch = time.perf_counter() - t0
+        return per_batch * (math.ceil(occlusion_windows(x, window, stride) / per_eval) + 1)
+    with torch.inference_mode():
+        t0 = time.perf_counter()
+        logits_of(model(x))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        forward = time.perf_counter() - t0
+    passes = {"integrated_gradients": int(opts.get("n_steps", 32)) + 2,
+              "smoothgrad": int(opts.get("nt_samples", 16)), "guided_gradcam": 2}.get(method, 1)
+    return forward * 3 * passes + forward  # backward ≈ 2 forwards, plus the target forward
+
+
+# --------------------------------------------------------------------------------------------
+# Faithfulness
+
+
+@dataclass
+class DeletionCurve:
+    fractions: np.ndarray  # fraction of pixels removed, 0 … 1
+    probabilities: np.ndarray  # softmax probability of the target after removing them
+    auc: float  # area under the curve: lower = the map found what matters
+    random_probabilities: np.ndarray | None = None
+    random_auc: float | None = None
+    target: int = 0
+
+
+def _deletion_probs(model, x, order, target, fractions, batch) -> np.ndarray:
+    n = order.numel()
+    h, w = x.shape[-2:]
+    probs = []
+    with torch.inference_mode():
+        for start in range(0, len(fractions), batch):
+            chunk = fractions[start:start + batch]
+            masks = torch.ones(len(chunk), n, device=x.device)
+            for i, f in enumerate(chunk):
+                masks[i, order[:int(round(f * n))]] = 0
+            # Removed pixels become 0 in the normalised input: the dataset's mean colour.
+            xs = x * masks.view(len(chunk), 1, h, w)
+            p = logits_of(model(xs)).float().softmax(-1)[:, target]
+            probs.append(p.cpu())
+    return torch.cat(probs).numpy()
+
+
+def deletion_curve(loaded: "LoadedModel", x: torch.Tensor, attribution_map: np.ndarray,
+                   target: int, steps: int = 20, device: str | torch.device | None = None,
+                   with_random: bool = True, seed: int = 0, batch: int = 8) -> DeletionCurve:
+    """Remove the most important pixels first (per ``attribution_map``) and watch the target's
+    probability fall (Petsiuk et al., RISE, 2018). A faithful map makes it fall fast (low AUC);
+    the same curve for a random pixel order is the yardstick."""
+    device = pick_device(device)
+    if device.type == "mps":
+        device = torch.device("cpu")
+    model = model_on(loaded.model, device)
+    x = x.detach().float().to(device)
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    heat = torch.as_tensor(np.asarray(attribution_map, dtype=np.float32)).flatten()
+    if heat.numel() != x.shape[-1] * x.shape[-2]:
+        raise AttributionError("The attribution map's size does not match the input image.")
+    order = torch.argsort(heat, descending=True, stable=True).to(device)
+    fractions = np.linspace(0.0, 1.0, steps + 1)
+    probs = _deletion_probs(model, x, order, target, fractions, batch)
+    auc = float(np.trapezoid(probs, fractions))
+    rnd = rnd_auc = None
+    if with_random:
+        g = torch.Generator().manual_seed(seed)
+        rorder = torch.randperm(order.numel(), generator=g).to(device)
+        rnd = _deletion_probs(model, x, rorder, target, fractions, batch)
+        rnd_auc = float(np.trapezoid(rnd, fractions))
+    return DeletionCurve(fractions, probs, auc, rnd, rnd_auc, int(target))
+
+
+# --------------------------------------------------------------------------------------------
+# Pictures
+
+
+def overlay(image, heat: np.ndarray, opacity: float = 0.5, cmap: str = "jet"):
+    """Blend an H×W map in [0, 1] over a PIL image of the same size (colour map ``jet``)."""
+    from PIL import Image
+
+    heat = np.clip(np.asarray(heat, dtype=np.float32), 0, 1)
+    base = np.asarray(image.convert("RGB").resize((heat.shape[1], heat.shape[0])),
+                      dtype=np.float32) / 255
+    colours = _colormap(heat, cmap)
+    out = (1 - opacity) * base + opacity * colours
+    return Image.fromarray((np.clip(out, 0, 1) * 255).round().astype(np.uint8))
+
+
+def _colormap(heat: np.ndarray, cmap: str) -> np.ndarray:
+    if cmap == "gray":
+        return np.repeat(heat[..., None], 3, axis=2)
+    # "jet", written out so the core does not need matplotlib.
+    r = np.clip(1.5 - np.abs(4 * heat - 3), 0, 1)
+    g = np.clip(1.5 - np.abs(4 * heat - 2), 0, 1)
+    b = np.clip(1.5 - np.abs(4 * heat - 1), 0, 1)
+    return np.stack([r, g, b], axis=-1)
