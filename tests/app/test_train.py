@@ -1,0 +1,78 @@
+"""The Train page, headless: the reproduction table, a one-epoch run on a tiny subset, Stop,
+and a digit read by the committed checkpoints."""
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer import train
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
+
+
+@pytest.fixture()
+def app():
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_reproduction_table_shows_the_seed_figures_beside_the_cards(app):
+    table = app.dataframe[0].value
+    by_model = table.set_index("model")
+    # The source's figures (REFERENCE.md), not the code's own constants read back.
+    assert by_model.loc["mnist_plain", "reported params (Keras)"] == 78_602
+    assert by_model.loc["mnist_bn_dropout", "reported test acc. %"] == 99.09
+    assert by_model.loc["mnist_nin", "reported params (Keras)"] == 31_850
+    assert by_model.loc["lenet5", "reported test acc. %"] == 99.2
+    for name in train.TRAINABLE_MODELS:
+        card = train.load_card(name)
+        assert card is not None, f"assets/{name}.json is missing"
+        assert by_model.loc[name, "our test acc. %"] == card["test_accuracy"]
+        assert by_model.loc[name, "our params (Keras)"] == train.SEED_REPORTED[name]["params"]
+
+
+def test_one_epoch_on_a_tiny_subset_lands_in_session_state(app):
+    app.selectbox(key="train_model").set_value("lenet5")
+    app.slider(key="train_epochs").set_value(1)
+    app.number_input(key="train_subset").set_value(300)
+    next(b for b in app.button if b.label == "Train").click().run()
+    assert not app.exception, app.exception
+    assert not app.error, [e.value for e in app.error]
+    entry = app.session_state["trained_models"]["lenet5"]
+    card = entry["card"]
+    assert card["epochs_completed"] == 1 and not card["stopped_early"]
+    assert card["data"]["train_images"] == 270 and card["data"]["val_images"] == 30
+    assert card["data"]["test_images"] == 10_000
+    assert set(entry["state_dict"]) == set(train.model_from_state_dict("lenet5", entry["state_dict"]).state_dict())
+    assert "test accuracy" in app.success[0].value
+    assert len(app.get("vega_lite_chart")) == 2  # accuracy and loss curves
+    # Controls are enabled again, and Stop is not.
+    assert not next(b for b in app.button if b.label == "Train").disabled
+    assert next(b for b in app.button if b.label == "Stop").disabled
+
+
+def test_stop_keeps_the_model_trained_so_far(app):
+    # A run that is under way (a Trainer in the session, as after a rerun mid-training) ends
+    # at the next script run once Stop has set the flag; the partly trained model is kept.
+    root, download = train.find_mnist()
+    job = train.Trainer("mnist_nin", 3, root, subset=300, download=download)
+    job.run_epoch()
+    app.session_state["train_job"] = job
+    app.session_state["train_stop"] = True
+    app.run()
+    assert not app.exception, app.exception
+    card = app.session_state["trained_models"]["mnist_nin"]["card"]
+    assert card["stopped_early"] and card["epochs_completed"] == 1 and card["epochs"] == 3
+    assert app.session_state["train_job"] is None
+    assert "stopped early" in app.success[0].value
+
+
+def test_a_sample_digit_is_read_by_the_trained_models(app):
+    app.radio(key="train_digit_mode").set_value("Photo or sample").run()
+    app.selectbox(key="train_digit_sample").set_value("MNIST digit 7").run()
+    assert not app.exception, app.exception
+    table = app.dataframe[1].value
+    assert list(table["model"]) == list(train.TRAINABLE_MODELS)
+    assert (table["reads"] == "7").all(), table
