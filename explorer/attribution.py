@@ -264,7 +264,7 @@ def explain(loaded: "LoadedModel", image_tensor: torch.Tensor, method: str,
         notes["n_steps"] = n_steps
     elif method == "smoothgrad":
         samples = int(opts.get("nt_samples", 16))
-        noise = float(opts.get("noise", 0.15)) * float(x.max() - x.min())
+        noise = float(opts.get("noise", 0.15)) * float(x.detach().max() - x.detach().min())
         attr = NoiseTunnel(Saliency(forward)).attribute(
             x, nt_type="smoothgrad", nt_samples=samples, stdevs=noise, target=target,
             nt_samples_batch_size=int(opts.get("nt_samples_batch_size", 8)), abs=False)

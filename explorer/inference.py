@@ -77,10 +77,9 @@ def _imagenet_fn(image: Image.Image, resize: int, crop: int, mean, std, interpol
     # The same operations, in the same order, as torchvision's ImageClassification preset.
     if image.mode != "RGB":
         image = image.convert("RGB")
-    x = TF.pil_to_tensor(image)
-    x = TF.resize(x, [resize], interpolation=interpolation, antialias=True)
-    x = TF.center_crop(x, [crop])
-    x = TF.convert_image_dtype(x, torch.float)
+    image = TF.resize(image, [resize], interpolation=interpolation, antialias=True)
+    image = TF.center_crop(image, [crop])
+    x = TF.convert_image_dtype(TF.pil_to_tensor(image), torch.float)
     return TF.normalize(x, mean=list(mean), std=list(std))
 
 
@@ -103,9 +102,8 @@ def cifar_preprocess(size: int = 32, mean=None, std=None) -> Preprocess:
 
     def fn(image):
         image = image.convert("RGB")
+        image = TF.center_crop(TF.resize(image, [size], antialias=True), [size])
         x = TF.pil_to_tensor(image)
-        x = TF.resize(x, [size], antialias=True)
-        x = TF.center_crop(x, [size])
         return TF.normalize(TF.convert_image_dtype(x, torch.float), list(mean), list(std))
 
     return Preprocess(fn, f"resize and centre crop to {size}×{size} → normalise with CIFAR-10 "

@@ -351,14 +351,20 @@ def _safe_torch_load(data: bytes, what: str = "checkpoint") -> Any:
         raise WeightsError(f"The {what} is empty (0 bytes).")
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # weights_only=True refuses any global it does not know: code, arbitrary classes.
-        detail = str(exc).splitlines()
-        hint = next((line for line in detail if "Unsupported" in line or "GLOBAL" in line), "")
+    except pickle.UnpicklingError:
+        # weights_only=True refused something. Say what: code the pickle would run, or simply
+        # a file that is not a checkpoint.
+        imports = _pickle_imports(data)
+        unsafe = [g for g in imports or [] if not g.startswith(_SAFE_GLOBAL_PREFIXES)]
+        if unsafe:
+            raise WeightsError(
+                f"Refused to load the {what}: it is a pickle that would run code when loaded "
+                f"(it calls {', '.join(dict.fromkeys(unsafe))}), not just tensors. Save only the "
+                "weights — torch.save(model.state_dict(), path) or safetensors — and upload that."
+            ) from None
         raise WeightsError(
-            f"Refused to load the {what}: it contains Python objects that could run code when "
-            f"unpickled, not just tensors{f' ({hint.strip()})' if hint else ''}. Save only the "
-            "weights — torch.save(model.state_dict(), path) or safetensors — and upload that."
+            f"Could not read the {what} as a PyTorch checkpoint (it is not a torch.save file). "
+            "Upload a file written by torch.save(model.state_dict(), path) or a .safetensors file."
         ) from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, AttributeError) as exc:
         raise WeightsError(
@@ -366,6 +372,35 @@ def _safe_torch_load(data: bytes, what: str = "checkpoint") -> Any:
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). Upload a file written "
             "by torch.save(model.state_dict(), path) or a .safetensors file."
         ) from None
+
+
+_SAFE_GLOBAL_PREFIXES = ("torch.", "collections.OrderedDict", "builtins.set",
+                          "builtins.frozenset", "builtins.slice", "numpy.core.multiarray._reconstruct")
+
+
+def _pickle_imports(data: bytes) -> list[str] | None:
+    """The globals (``module.name``) a pickle would import, read without unpickling; None
+    when ``data`` is not a pickle (or a torch.save zip holding one)."""
+    import pickletools
+
+    try:
+        if zipfile.is_zipfile(io.BytesIO(data)):
+            with zipfile.ZipFile(io.BytesIO(data)) as zf:
+                name = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+                if name is None:
+                    return None
+                data = zf.read(name)
+        found, strings = [], []
+        for op, arg, _ in pickletools.genops(data):
+            if op.name in ("GLOBAL", "INST"):
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            if isinstance(arg, str):
+                strings.append(arg)
+        return found
+    except Exception:  # not a pickle at all
+        return None
 
 
 def load_state_dict_bytes(data: bytes) -> dict[str, torch.Tensor]:
