@@ -22,7 +22,8 @@ import shutil
 import subprocess
 from collections import Counter
 
-__all__ = ["LEVELS", "CATEGORIES", "category", "to_dot", "to_svg", "has_dot", "fmt_shape"]
+__all__ = ["LEVELS", "CATEGORIES", "category", "fmt_shape", "stage_title", "stage_name",
+           "weighted_depth", "to_dot", "to_svg", "has_dot"]
 
 LEVELS = ("stage", "block", "layer")
 
@@ -187,17 +188,42 @@ def _contents(analysis, rows: tuple[int, ...]) -> str:
     return "\n".join(lines)
 
 
+def stage_title(analysis, stage) -> str:
+    """``stem (stride 2)``, ``stage 3 (stride 16)`` or ``head``: stride = how many input pixels
+    one step of the stage's output feature map spans."""
+    if stage.stride is None:
+        return "head"
+    if stage.index == 0 and len(analysis.stages) > 2:
+        return f"stem (stride {stage.stride})"
+    return f"stage {stage.index} (stride {stage.stride})"
+
+
+def stage_name(analysis, stride) -> str:
+    """The title of the stage with output stride ``stride`` (``None``: the head)."""
+    if stride is not None and stride != stride:  # NaN from a DataFrame
+        stride = None
+    for s in analysis.stages:
+        if s.stride == stride:
+            return stage_title(analysis, s)
+    return "head" if stride is None else f"stride {stride}"
+
+
+def weighted_depth(analysis) -> int:
+    """The depth a paper quotes: conv and linear layers on the longest path from input to
+    output (ResNet-18: 17 convolutions + 1 dense; the 1×1 projection shortcuts are on a shorter
+    path; GoogLeNet: 22)."""
+    depth: dict[int, int] = {-1: 0}
+    for r in analysis.rows("layer"):  # execution order: inputs come first
+        weighted = category(r.type) in ("conv", "linear")
+        depth[r.index] = max((depth.get(s, 0) for s in r.inputs_from), default=0) + weighted
+    return max(depth.values())
+
+
 def _stage_body(analysis) -> list[str]:
     lines = []
-    n = len(analysis.stages)
     prev = "input"
     for s in analysis.stages:
-        if s.stride is None:
-            title = "head"
-        elif s.index == 0 and n > 2:
-            title = f"stem (stride {s.stride})"
-        else:
-            title = f"stage {s.index} (stride {s.stride})"
+        title = stage_title(analysis, s)
         label = (f"{title}\n{_contents(analysis, s.rows)}\n{fmt_shape(s.output_shape)}\n"
                  f"{_num(s.params)} params · {_num(s.macs)} MACs")
         node_id = f"s{s.index}"

@@ -1,0 +1,228 @@
+"""Tables and altair charts for the Architecture and Overview pages.
+
+The ``*_frame`` functions turn an analysis into plain pandas frames (what the tables show and
+the CSV download holds); the ``*_chart`` functions draw them. Nothing here touches torch.
+"""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from explorer import diagram
+
+# colours of the diagram's layer kinds, so a chart reads like the picture above it
+_KINDS = [k for k in ("conv", "pool", "norm", "act", "linear", "other", "block", "stage")]
+_KIND_SCALE = alt.Scale(domain=[diagram.CATEGORIES[k][1] for k in _KINDS],
+                        range=[diagram.CATEGORIES[k][0] for k in _KINDS])
+_KIND_STROKE = "#555555"
+
+
+def _pair(v) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return ""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (tuple, list)):
+        return "×".join(str(x) for x in v)
+    return str(v)
+
+
+def _row_name(r) -> str:
+    return r.name + (f"#{r.call}" if r.call else "")
+
+
+def _kind_label(r) -> str:
+    kind = "block" if r.level == "block" else diagram.category(r.type)
+    return diagram.CATEGORIES[kind][1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Architecture page
+
+
+TABLE_LEVELS = {
+    "layer": "layers (every leaf module)",
+    "block": "blocks (and layers outside blocks)",
+    "all": "tree (containers and leaves)",
+}
+
+
+def layer_table(analysis, level: str = "layer") -> pd.DataFrame:
+    """One row per module of a view: what torchinfo prints, plus receptive field and jump.
+    Parameters follow Keras (trainable + batch-norm statistics); a module called twice (a
+    shared ReLU) counts its parameters on its first call only."""
+    rows = []
+    for r in analysis.rows(level):
+        if r.level == "model":
+            continue
+        indent = "  " * (r.depth - 1) if level == "all" else ""
+        rows.append({
+            "#": r.index,
+            "layer": indent + _row_name(r),
+            "type": r.type,
+            "kind": _kind_label(r),
+            "stage": (diagram.stage_name(analysis, r.stage)
+                      if r.is_leaf or r.stage is not None else ""),
+            "kernel": _pair(r.kernel_size),
+            "stride": _pair(r.stride),
+            "padding": _pair(r.padding),
+            "groups": int(r.groups) if r.groups else None,
+            "input shape": diagram.fmt_shape(r.input_shapes[0]) if r.input_shapes else "",
+            "output shape": diagram.fmt_shape(r.output_shape),
+            "params": r.params,
+            "trainable": r.params_trainable,
+            "non-trainable": r.params_non_trainable,
+            "MACs": r.macs,
+            "activations": r.activations,
+            "receptive field": r.receptive_field,
+            "jump": r.jump,
+            "sees whole input": bool(r.rf_global),
+        })
+    return pd.DataFrame(rows)
+
+
+def filter_table(df: pd.DataFrame, types=None, text: str = "") -> pd.DataFrame:
+    """Rows whose type is in ``types`` (all when empty) and whose name or type contains
+    ``text`` (case-insensitive)."""
+    out = df
+    if types:
+        out = out[out["type"].isin(types)]
+    text = (text or "").strip().lower()
+    if text:
+        hit = (out["layer"].str.lower().str.contains(text, regex=False)
+               | out["type"].str.lower().str.contains(text, regex=False))
+        out = out[hit]
+    return out
+
+
+def totals(analysis) -> dict:
+    """The headline numbers: parameters in both conventions, MACs, depth, final receptive field."""
+    end = [s for s in analysis.stages if s.stride is not None]
+    return {
+        "params": analysis.params_total,
+        "params_trainable": analysis.params_trainable,
+        "params_non_trainable": analysis.params_non_trainable,
+        "params_pytorch": analysis.params_pytorch,
+        "macs": analysis.macs,
+        "depth": diagram.weighted_depth(analysis),
+        "leaves": len(analysis.rows("layer")),
+        "receptive_field": end[-1].receptive_field if end else None,
+        "rf_end": end[-1].end if end else None,
+    }
+
+
+def cost_frame(analysis, level: str) -> pd.DataFrame:
+    """Parameters and MACs per stage, block or layer, in network order."""
+    rows = []
+    if level == "stage" and analysis.stages:
+        for s in analysis.stages:
+            rows.append({"order": s.index, "part": diagram.stage_title(analysis, s),
+                         "type": "stage", "kind": diagram.CATEGORIES["stage"][1],
+                         "output shape": diagram.fmt_shape(s.output_shape),
+                         "params": s.params, "MACs": s.macs})
+    else:
+        for n, r in enumerate(analysis.rows("block" if level == "stage" else level)):
+            rows.append({"order": n, "part": _row_name(r), "type": r.type, "kind": _kind_label(r),
+                         "output shape": diagram.fmt_shape(r.output_shape),
+                         "params": r.params, "MACs": r.macs})
+    return pd.DataFrame(rows)
+
+
+def shape_frame(analysis) -> pd.DataFrame:
+    """Channels and spatial size after each leaf that outputs a feature map, in order."""
+    rows = []
+    for n, r in enumerate(analysis.rows("layer")):
+        shape = r.output_shape
+        if not shape or len(shape) != 4:
+            continue
+        rows.append({"step": n, "layer": _row_name(r), "type": r.type,
+                     "output shape": diagram.fmt_shape(shape), "channels": shape[1],
+                     "height": shape[2], "width": shape[3]})
+    return pd.DataFrame(rows)
+
+
+def cost_chart(df: pd.DataFrame, level: str) -> alt.Chart:
+    """Two bar charts side by side: where the parameters are, and where the computation is."""
+    tooltip = ["part", "type", "output shape", alt.Tooltip("params:Q", format=","),
+               alt.Tooltip("MACs:Q", format=",")]
+    color = alt.Color("kind:N", scale=_KIND_SCALE, legend=alt.Legend(title="kind", orient="bottom"))
+    many = len(df) > 40
+    if many:  # hundreds of layers: thin vertical bars in network order
+        x = alt.X("order:O", title=f"{level} (network order)", axis=alt.Axis(labels=False, ticks=False))
+        base = alt.Chart(df).mark_bar(stroke=None).encode(x=x, color=color, tooltip=tooltip)
+        params = base.encode(y=alt.Y("params:Q", title="parameters")).properties(
+            height=180, width="container", title="Parameters per " + level)
+        macs = base.encode(y=alt.Y("MACs:Q", title="MACs")).properties(
+            height=180, width="container", title="MACs per " + level)
+        return alt.vconcat(params, macs).resolve_scale(x="shared")
+    y = alt.Y("part:N", sort=alt.EncodingSortField("order"), title=None)
+    base = alt.Chart(df).mark_bar(stroke=_KIND_STROKE, strokeWidth=0.5).encode(
+        y=y, color=color, tooltip=tooltip)
+    height = max(120, 18 * len(df))
+    params = base.encode(x=alt.X("params:Q", title="parameters")).properties(
+        height=height, title="Parameters per " + level)
+    macs = base.encode(x=alt.X("MACs:Q", title="MACs")).properties(
+        height=height, title="MACs per " + level)
+    return alt.hconcat(params, macs)
+
+
+def shape_chart(df: pd.DataFrame) -> alt.Chart:
+    """Channels rise while height and width fall, layer by layer: the shape of a CNN."""
+    tooltip = ["layer", "type", "output shape"]
+    x = alt.X("step:Q", title="leaf layer (network order)")
+    channels = alt.Chart(df).mark_line(interpolate="step-after", point=True, color="#3182bd").encode(
+        x=x, y=alt.Y("channels:Q", title="channels"), tooltip=tooltip).properties(
+        height=180, width="container", title="Channels through depth")
+    spatial = alt.Chart(df).mark_line(interpolate="step-after", point=True, color="#e6550d").encode(
+        x=x, y=alt.Y("height:Q", title="height (= width) in pixels",
+                     scale=alt.Scale(type="log", base=2)), tooltip=tooltip).properties(
+        height=180, width="container", title="Spatial size through depth (log scale)")
+    return alt.vconcat(channels, spatial).resolve_scale(x="shared")
+
+
+# ---------------------------------------------------------------------------------------------
+# Overview page
+
+
+def zoo_row(spec, analysis) -> dict:
+    t = totals(analysis)
+    return {
+        "model": spec.name,
+        "family": spec.family,
+        "year": spec.year,
+        "dataset": spec.dataset,
+        "input": "×".join(str(v) for v in spec.input_size),
+        "depth": t["depth"],
+        "params": t["params_pytorch"],
+        "params (Keras)": t["params"],
+        "params (M)": t["params_pytorch"] / 1e6,
+        "GMACs": t["macs"] / 1e9,
+        "receptive field": t["receptive_field"],
+        "top-1 (%)": spec.published_top1,
+    }
+
+
+def history_chart(df: pd.DataFrame) -> alt.Chart:
+    """MACs against parameters on log scales, one point per model: ImageNet models are bubbles
+    sized by published top-1, the small MNIST/CIFAR models squares; colour by year, so the story
+    of efficiency reads across the plot."""
+    data = df.assign(**{"top-1 (%)": pd.to_numeric(df["top-1 (%)"], errors="coerce")})
+    tooltip = ["model", "family", "year", "dataset", "input", "depth",
+               alt.Tooltip("params:Q", format=","), alt.Tooltip("GMACs:Q", format=".3f"),
+               alt.Tooltip("top-1 (%):Q", format=".1f"), "receptive field"]
+    x = alt.X("params (M):Q", scale=alt.Scale(type="log"), title="parameters (millions, log scale)")
+    y = alt.Y("GMACs:Q", scale=alt.Scale(type="log"), title="GMACs per image (log scale)")
+    color = alt.Color("year:O", scale=alt.Scale(scheme="viridis"), legend=alt.Legend(title="year"))
+    base = alt.Chart(data).encode(x=x, y=y, color=color, tooltip=tooltip)
+    rated = base.transform_filter("isValid(datum['top-1 (%)'])").mark_circle(
+        opacity=0.8, stroke="#333333", strokeWidth=0.5).encode(
+        size=alt.Size("top-1 (%):Q", scale=alt.Scale(range=[60, 900], zero=False),
+                      legend=alt.Legend(title="ImageNet top-1 %")))
+    unrated = base.transform_filter("!isValid(datum['top-1 (%)'])").mark_square(
+        size=70, opacity=0.8, stroke="#333333", strokeWidth=0.5)
+    labels = base.mark_text(align="left", dx=9, dy=-7, fontSize=11).encode(
+        text="model", color=alt.value("#222222"))
+    return (rated + unrated + labels).properties(
+        height=480, width="container",
+        title="Cost against size: bubbles are ImageNet models (size = top-1), squares small "
+              "MNIST/CIFAR models")
