@@ -1,0 +1,86 @@
+"""Overview (home): what the explorer is, and every network in it side by side."""
+import pandas as pd
+import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
+
+from explorer import zoo
+from explorer.analysis import analyze
+from explorer.ui import charts
+
+LINKS = [
+    ("pages/architecture.py", "Architecture", ":material/account_tree:",
+     "a network's stages, blocks and layers: diagram, shapes, parameters, MACs, receptive field"),
+    ("pages/blocks.py", "Blocks", ":material/view_in_ar:",
+     "the ideas one block at a time: 1×1 bottlenecks, Inception, residual, dense, depthwise"),
+    ("pages/inference.py", "Inference & saliency", ":material/image_search:",
+     "classify your own photo and see where the network looked"),
+    ("pages/compare.py", "Compare networks", ":material/compare:",
+     "two networks on the same image, layer by layer"),
+    ("pages/train.py", "Train on MNIST", ":material/model_training:",
+     "train the small digit networks of the source material yourself"),
+]
+
+
+@st.cache_data(show_spinner="Analysing every network in the zoo…")
+def _zoo_table() -> pd.DataFrame:
+    return pd.DataFrame([charts.zoo_row(zoo.get_spec(n), analyze(n)) for n in zoo.list_models()])
+
+
+def _link(path: str, label: str, icon: str, why: str) -> None:
+    try:
+        st.page_link(path, label=label, icon=icon)
+    except StreamlitPageNotFoundError:  # run alone (not through app.py): no navigation to link to
+        st.markdown(f"**{label}**")
+    st.caption(why)
+
+
+st.title("CNN Explorer")
+st.write(
+    "Learn the classic convolutional networks by looking inside them: how LeNet-5, AlexNet, "
+    "VGG, GoogLeNet, ResNet, DenseNet, MobileNet and their relatives are built, what each layer "
+    "computes and costs, and what a trained network sees in a picture.")
+
+cols = st.columns(len(LINKS))
+for col, link in zip(cols, LINKS):
+    with col:
+        _link(*link)
+
+st.subheader("Every network, side by side")
+st.write("Two decades of CNNs: networks grew deeper and more accurate, then learned to do "
+         "more with fewer parameters and less computation (1×1 bottlenecks, residuals, "
+         "depthwise-separable convolutions). Click a column header to sort.")
+table = _zoo_table()
+st.dataframe(
+    table.drop(columns=["params (M)"]), hide_index=True,
+    column_config={
+        "model": st.column_config.TextColumn(pinned=True),
+        "year": st.column_config.NumberColumn(format="%d"),
+        "depth": st.column_config.NumberColumn(
+            help="Convolution and linear layers on the longest path from input to output."),
+        "params": st.column_config.NumberColumn(
+            format="localized", help="PyTorch's count, sum(p.numel()): the figure torchvision "
+                                     "and most papers quote."),
+        "params (Keras)": st.column_config.NumberColumn(
+            format="localized", help="Keras's count: trainable parameters + batch norm's "
+                                     "running mean and variance (non-trainable)."),
+        "GMACs": st.column_config.NumberColumn(
+            format="%.3f", help="Multiply-accumulates (conv + linear) for one image at the "
+                                "network's native input size, in billions."),
+        "receptive field": st.column_config.NumberColumn(
+            help="Input pixels (per side) one unit sees at the end of the feature extractor."),
+        "top-1 (%)": st.column_config.NumberColumn(
+            format="%.1f", help="Published ImageNet top-1 accuracy of the pretrained weights."),
+    })
+st.caption("MACs = multiply-accumulates of convolution and linear layers; FLOPs = 2 × MACs. "
+           "Parameters and MACs are computed by the explorer's own analysis (on PyTorch's meta "
+           "device, no weights loaded) and match torchvision's published figures.")
+
+st.altair_chart(charts.history_chart(table), width="stretch")
+gmacs = table.set_index("model")["GMACs"]
+top1 = table.set_index("model")["top-1 (%)"]
+st.caption(
+    f"Up and to the right is big and slow. VGG-16 needs {gmacs['vgg16'] / gmacs['googlenet']:.0f}× "
+    f"the computation of GoogLeNet for about the same accuracy ({top1['vgg16']:.1f} % against "
+    f"{top1['googlenet']:.1f} %); MobileNet-v2 matches ResNet-34 within "
+    f"{top1['resnet34'] - top1['mobilenet_v2']:.1f} points with "
+    f"{gmacs['resnet34'] / gmacs['mobilenet_v2']:.0f}× less computation.")
