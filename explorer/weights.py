@@ -269,8 +269,9 @@ def load_model(name: str, source: str = "auto", checkpoint: bytes | None = None)
             raise WeightsError("Choose a checkpoint file to upload first.")
         return _load_upload(name, checkpoint)
     if source == "random":
-        torch.manual_seed(0)  # the same "random" model every time, so results repeat
-        model = _freeze(zoo.build(name))
+        with torch.random.fork_rng(devices=[]):  # the same "random" model every time,
+            torch.manual_seed(0)  # without disturbing the caller's random state
+            model = _freeze(zoo.build(name))
         return LoadedModel(name, model, "random", RANDOM_LABEL, _categories(name),
                            default_preprocess(name, "random"))
     if source == "session":
