@@ -78,6 +78,7 @@ __all__ = [
     "spatial_pool",
     "CKAAccumulator",
     "ImageViews",
+    "cka_accumulate",
     "cka_matrix",
 ]
 
@@ -689,25 +690,16 @@ def _batch_tensor(items, preprocess) -> torch.Tensor:
     return torch.cat([preprocess(_to_pil(t)) for t in items])
 
 
-def cka_matrix(models: Sequence, layers_a: Sequence[str], layers_b: Sequence[str],
-               images, batch_size: int = 16, *,
-               progress: Callable[[int, int], None] | None = None,
-               debiased: bool = False,
-               device: torch.device | str | None = None) -> np.ndarray:
-    """Linear CKA between every layer in ``layers_a`` of ``models[0]`` and every layer in
-    ``layers_b`` of ``models[1]``, over ``images``: a len(layers_a)×len(layers_b) array.
-
-    ``models``: two LoadedModels, (module, preprocess) pairs or bare modules (the same one
-    twice for a network against itself). ``images``: an N×C×H×W tensor, or a sequence of PIL
-    images / paths / bytes (e.g. :class:`ImageViews`), read and preprocessed per minibatch so
-    memory stays bounded. Each minibatch runs one forward pass per network that captures all
-    its layers at once, spatially pooled in the hook (see the module docstring for the
-    estimator); ``progress(done, total)`` is called after each. ``device`` runs on private
-    per-device copies of the models (``inference.model_on``).
-    """
+def cka_accumulate(models: Sequence, layers_a: Sequence[str], layers_b: Sequence[str],
+                   images, batch_size: int = 16, *,
+                   progress: Callable[[int, int], None] | None = None,
+                   device: torch.device | str | None = None) -> CKAAccumulator:
+    """Run the images through both networks in minibatches and return the filled
+    :class:`CKAAccumulator` (``.result(debiased)`` gives either estimator without running the
+    networks again). Arguments as for :func:`cka_matrix`."""
     if len(models) != 2:
-        raise ValueError("cka_matrix compares two networks (pass the same one twice to compare "
-                         "a network with itself)")
+        raise ValueError("CKA compares two networks (pass the same one twice to compare a "
+                         "network with itself)")
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     (model_a, prep_a), (model_b, prep_b) = _net(models[0]), _net(models[1])
@@ -716,11 +708,13 @@ def cka_matrix(models: Sequence, layers_a: Sequence[str], layers_b: Sequence[str
 
         model_a, model_b = model_on(model_a, device), model_on(model_b, device)
     layers_a, layers_b = list(layers_a), list(layers_b)
+    if not layers_a or not layers_b:
+        raise ValueError("choose at least one layer of each network")
     shared_forward = model_a is model_b and prep_a is prep_b
     same = shared_forward and layers_a == layers_b
     total = len(images)
-    if total < (4 if debiased else 2):
-        raise ValueError(f"CKA needs at least {4 if debiased else 2} images, got {total}")
+    if total < 2:
+        raise ValueError(f"CKA needs at least 2 images, got {total}")
     acc = None
     for start in range(0, total, batch_size):
         chunk = images[start:start + batch_size]
@@ -740,4 +734,27 @@ def cka_matrix(models: Sequence, layers_a: Sequence[str], layers_b: Sequence[str
         acc.update(fa, None if same else fb)
         if progress is not None:
             progress(min(start + batch_size, total), total)
-    return acc.result(debiased)
+    return acc
+
+
+def cka_matrix(models: Sequence, layers_a: Sequence[str], layers_b: Sequence[str],
+               images, batch_size: int = 16, *,
+               progress: Callable[[int, int], None] | None = None,
+               debiased: bool = False,
+               device: torch.device | str | None = None) -> np.ndarray:
+    """Linear CKA between every layer in ``layers_a`` of ``models[0]`` and every layer in
+    ``layers_b`` of ``models[1]``, over ``images``: a len(layers_a)×len(layers_b) array.
+
+    ``models``: two LoadedModels, (module, preprocess) pairs or bare modules (the same one
+    twice for a network against itself). ``images``: an N×C×H×W tensor, or a sequence of PIL
+    images / paths / bytes (e.g. :class:`ImageViews`), read and preprocessed per minibatch so
+    memory stays bounded. Each minibatch runs one forward pass per network that captures all
+    its layers at once, spatially pooled in the hook (see the module docstring for the
+    estimator); ``progress(done, total)`` is called after each. ``debiased`` selects the
+    unbiased HSIC estimator (needs at least 4 images). ``device`` runs on private per-device
+    copies of the models (``inference.model_on``).
+    """
+    if len(images) < (4 if debiased else 2):
+        raise ValueError(f"CKA needs at least {4 if debiased else 2} images, got {len(images)}")
+    return cka_accumulate(models, layers_a, layers_b, images, batch_size, progress=progress,
+                          device=device).result(debiased)
