@@ -310,6 +310,15 @@ class _Field:
     glob: bool
     src: frozenset  # leaf row indices (-1 = the input image) this tensor derives from
     hw: tuple[int, int] | None  # spatial size of the tensor, None when it has no spatial axes
+    steps: int = 0  # strided convs and pools on the longest path here (for error messages)
+
+
+def replace(f: _Field, **changes) -> _Field:
+    """dataclasses.replace, without its per-call introspection (it shows in the profile)."""
+    g = object.__new__(_Field)
+    g.__dict__.update(f.__dict__)
+    g.__dict__.update(changes)
+    return g
 
 
 def _pair(v, n=2):
@@ -324,7 +333,7 @@ def _window(f: _Field, k, s, p, d) -> _Field:
     rf = tuple(f.rf[i] + (k[i] - 1) * d[i] * f.jump[i] for i in range(2))
     start = tuple(f.start[i] + ((k[i] - 1) * d[i] / 2 - p[i]) * f.jump[i] for i in range(2))
     jump = tuple(f.jump[i] * s[i] for i in range(2))
-    return _Field(rf, jump, start, f.glob, f.src, None)
+    return _Field(rf, jump, start, f.glob, f.src, None, f.steps + (max(s) > 1))
 
 
 def _collapse(f: _Field) -> _Field:
@@ -335,7 +344,7 @@ def _collapse(f: _Field) -> _Field:
     rf = tuple(f.rf[i] + (n[i] - 1) * f.jump[i] for i in range(2))
     start = tuple(f.start[i] + (n[i] - 1) / 2 * f.jump[i] for i in range(2))
     jump = tuple(f.jump[i] * n[i] for i in range(2))
-    return _Field(rf, jump, start, True, f.src, None)
+    return _Field(rf, jump, start, True, f.src, None, f.steps)
 
 
 def _adaptive(f: _Field, out_hw) -> _Field:
@@ -350,7 +359,7 @@ def _adaptive(f: _Field, out_hw) -> _Field:
         start.append(f.start[i] + (k - 1) / 2 * f.jump[i])
         jump.append(f.jump[i] * n / o)
     glob = f.glob or tuple(out_hw) == (1, 1)
-    return _Field(tuple(rf), tuple(jump), tuple(start), glob, f.src, None)
+    return _Field(tuple(rf), tuple(jump), tuple(start), glob, f.src, None, f.steps)
 
 
 def _merge(inputs: list[_Field], out_hw) -> _Field:
@@ -364,7 +373,8 @@ def _merge(inputs: list[_Field], out_hw) -> _Field:
             grid = max(same, key=lambda f: max(f.rf))
     rf = tuple(max(f.rf[i] for f in inputs) for i in range(2))
     src = frozenset().union(*(f.src for f in inputs))
-    return _Field(rf, grid.jump, grid.start, any(f.glob for f in inputs), src, None)
+    return _Field(rf, grid.jump, grid.start, any(f.glob for f in inputs), src, None,
+                  max(f.steps for f in inputs))
 
 
 def _tensors(obj, out=None) -> list:
@@ -468,7 +478,7 @@ _RESHAPE = {aten.view, aten._unsafe_view, aten.reshape, aten.flatten}
 def _propagate(func, args, kwargs, ins: list[tuple[torch.Tensor, _Field]], out_t: torch.Tensor):
     packet = func.overloadpacket
     x, f = ins[0]
-    f = _Field(f.rf, f.jump, f.start, f.glob, f.src, _hw(x))
+    f = replace(f, hw=_hw(x))
     out_hw = _hw(out_t)
     if packet in _CONV and f.hw is not None and not args[6]:
         k = tuple(args[1].shape[2:])
@@ -483,8 +493,7 @@ def _propagate(func, args, kwargs, ins: list[tuple[torch.Tensor, _Field]], out_t
         g = _adaptive(f, out_hw)
     elif packet is aten.constant_pad_nd and f.hw is not None:
         pad = list(args[1]) + [0, 0, 0, 0]  # (left, right, top, bottom)
-        g = _Field(f.rf, f.jump, (f.start[0] - pad[2] * f.jump[0], f.start[1] - pad[0] * f.jump[1]),
-                   f.glob, f.src, None)
+        g = replace(f, start=(f.start[0] - pad[2] * f.jump[0], f.start[1] - pad[0] * f.jump[1]))
     elif len(ins) == 1 and f.hw is not None and (
             out_hw is None or (packet in _REDUCE and out_hw == (1, 1) and f.hw != (1, 1))):
         # flatten / view / mean over H and W: spatial positions are mixed
@@ -492,7 +501,7 @@ def _propagate(func, args, kwargs, ins: list[tuple[torch.Tensor, _Field]], out_t
     else:
         fs = []
         for t, fi in ins:
-            fs.append(_Field(fi.rf, fi.jump, fi.start, fi.glob, fi.src, _hw(t)))
+            fs.append(replace(fi, hw=_hw(t)))
         g = _merge(fs, out_hw)
         if out_hw is not None and len(ins) == 1 and f.hw is not None and out_hw != f.hw:
             # resampling (upsample, ...): the grid spacing scales with the size ratio
@@ -524,7 +533,6 @@ class _Tracer(TorchDispatchMode):
         self.calls: dict[int, int] = {}
         self.seen_params: set[int] = set()
         self.end_seq = 0
-        self.downsamples = 0
 
     # -- tensors
     def field(self, t) -> _Field | None:
@@ -539,8 +547,8 @@ class _Tracer(TorchDispatchMode):
         packet = func.overloadpacket
         if packet is aten.native_batch_norm or packet is aten._native_batch_norm_legit_no_training:
             x = args[0]  # the meta kernel is slow Python; the shapes are obvious
-            out = (torch.empty_like(x), torch.empty((0,), device="meta"),
-                   torch.empty((0,), device="meta"))
+            out = (torch.empty(x.shape, dtype=x.dtype, device="meta"),
+                   torch.empty((0,), device="meta"), torch.empty((0,), device="meta"))
         elif _is_inplace_same_shape(func) and isinstance(args[0], torch.Tensor):
             out = args[0]
         elif packet is aten.convolution and not kwargs and len(args) == 9 and (
@@ -560,8 +568,6 @@ class _Tracer(TorchDispatchMode):
                 frame.row["macs"] += macs
         if ins and flat_out:
             g = _propagate(func, args, kwargs, ins, flat_out[0])
-            if max(g.jump) > max(ins[0][1].jump) and (packet in _CONV or packet in _POOL):
-                self.downsamples += 1
             for t in flat_out:
                 self.set_field(t, g)
         return out
@@ -601,7 +607,7 @@ class _Tracer(TorchDispatchMode):
             padding=_attr(module, "padding"), dilation=_attr(module, "dilation"),
             groups=getattr(module, "groups", None) if isinstance(module, nn.modules.conv._ConvNd)
             else None,
-            input_shapes=tuple(tuple(t.shape) for t in tensors),
+            input_shapes=tuple(tuple(t.shape) for t in tensors), inputs=tensors,
             params_trainable=trainable, params_non_trainable=non_trainable,
             params_pytorch=pytorch, macs=0, macs_self=0,
             inputs_from=tuple(sorted(src)), end=-1, out=None,
@@ -627,8 +633,7 @@ class _Tracer(TorchDispatchMode):
             # downstream edges point at this leaf, not at whatever produced the tensor before
             for t in outs:
                 f = self.field(t) or fld
-                self.set_field(t, _Field(f.rf, f.jump, f.start, f.glob, frozenset({row["index"]}),
-                                         f.hw))
+                self.set_field(t, replace(f, src=frozenset({row["index"]})))
         row["out"] = fld
         row["end"] = self.end_seq
         self.end_seq += 1
@@ -733,10 +738,11 @@ def _fmt_size(size) -> str:
 def _analyze(model: nn.Module, name: str, size, spec) -> ModelAnalysis:
     model.eval()  # a private meta copy or build: aux heads off, dropout and BN in eval form
     tracer = _Tracer(model)
+    modules = list(model.named_modules())
     handles = []
     x = torch.empty((1, *size), device="meta")
     try:
-        for path, module in model.named_modules():
+        for path, module in modules:
             handles.append(module.register_forward_pre_hook(
                 functools.partial(tracer.pre_hook, path), with_kwargs=True))
             handles.append(module.register_forward_hook(
@@ -749,7 +755,7 @@ def _analyze(model: nn.Module, name: str, size, spec) -> ModelAnalysis:
     finally:
         for handle in handles:
             handle.remove()
-    return _assemble(model, name, size, spec, tracer)
+    return _assemble(model, modules, name, size, spec, tracer)
 
 
 def _size_error(name, size, spec, tracer: _Tracer, err: Exception) -> AnalysisError:
@@ -772,7 +778,8 @@ def _size_error(name, size, spec, tracer: _Tracer, err: Exception) -> AnalysisEr
         out = [max(rnd((shape[2 + i] + 2 * p[i] - d[i] * (k[i] - 1) - 1) / s[i] + 1), 0)
                for i in range(2)]
         if min(out) < 1:
-            steps = tracer.downsamples + (1 if max(s) > 1 else 0)
+            fin = tracer.field(row["inputs"][0]) if row["inputs"] else None
+            steps = (fin.steps if fin else 0) + (1 if max(s) > 1 else 0)
             need = (f"{name} needs at least {spec.min_size}×{spec.min_size} input"
                     if spec is not None and spec.min_size else
                     f"{name} cannot take {_fmt_size(size)} input")
@@ -783,7 +790,7 @@ def _size_error(name, size, spec, tracer: _Tracer, err: Exception) -> AnalysisEr
     return AnalysisError(f"{name} cannot take {_fmt_size(size)} input: {where} fails{got}: {msg}")
 
 
-def _assemble(model, name, size, spec, tracer: _Tracer) -> ModelAnalysis:
+def _assemble(model, modules, name, size, spec, tracer: _Tracer) -> ModelAnalysis:
     raw = tracer.rows
     blocks = {path for path, _, _ in spec.blocks} if spec is not None else set()
     # levels and enclosing blocks, parents before children
@@ -833,12 +840,14 @@ def _assemble(model, name, size, spec, tracer: _Tracer) -> ModelAnalysis:
     called = {id(r["module"]) for r in raw}
     unused = []
     params_unused = 0
-    for path, m in model.named_modules():
-        if id(m) not in called and any(True for _ in m.parameters(recurse=False)):
-            if not any(path.startswith(u + ".") for u in unused):
-                unused.append(path)
-                params_unused += sum(p.numel() for p in m.parameters()) + sum(
-                    b.numel() for n, b in m.named_buffers() if n.rsplit(".", 1)[-1] in _STAT_BUFFERS)
+    for path, m in modules:
+        if id(m) in called or any(path.startswith(u + ".") for u in unused):
+            continue
+        n_params = sum(p.numel() for p in m.parameters())
+        if n_params:  # the outermost module that never ran and holds parameters
+            unused.append(path)
+            params_unused += n_params + sum(
+                b.numel() for n, b in m.named_buffers() if n.rsplit(".", 1)[-1] in _STAT_BUFFERS)
     return ModelAnalysis(
         name=name, input_size=tuple(size), layers=layers, stages=stages,
         params_total=trainable + frozen + stats, params_trainable=trainable,
