@@ -7,7 +7,7 @@ from explorer.ui import charts
 from explorer.ui.widgets import model_picker
 
 VIEWS = {"stage": "Stages", "block": "Blocks", "layer": "Layers"}
-DIAGRAM_HEIGHT = 900  # px; deeper graphs scroll inside the chart
+DIAGRAM_HEIGHT = 800  # px; deeper graphs scroll inside their box
 
 
 @st.cache_data(max_entries=64, show_spinner="Analysing the network…")
@@ -117,12 +117,15 @@ if analysis.unused_modules:
 st.subheader("Diagram")
 dot = _dot(name, size, level)
 st.markdown(_legend(), unsafe_allow_html=True)
-n_nodes = dot.count("[label=")
-st.graphviz_chart(dot, width="content" if n_nodes < 12 else "stretch",
-                  height="content" if n_nodes < 12 else DIAGRAM_HEIGHT)
-if level != "stage":
-    st.caption("Deep networks scroll inside the diagram. Yellow nodes are where paths join: "
-               "**+** adds a residual, **concat** stacks the branches' channels.")
+if level == "stage":
+    st.graphviz_chart(dot, width="content", height="content")
+else:
+    # At natural size inside a scrolling box: fitted to the page, a 150-layer graph would
+    # shrink to unreadable dots.
+    with st.container(height=DIAGRAM_HEIGHT, key="arch_diagram"):
+        st.graphviz_chart(dot, width="content", height="content")
+    st.caption("Scroll inside the box to follow the network. Yellow nodes are where paths "
+               "join: **+** adds a residual, **concat** stacks the branches' channels.")
 
 dl = st.columns(3)
 dl[0].download_button("Diagram (DOT)", dot, file_name=f"{name}_{level}.dot",
@@ -154,6 +157,7 @@ st.dataframe(
     shown, hide_index=True, height=420,
     column_config={
         "#": st.column_config.NumberColumn(width="small"),
+        "layer": st.column_config.TextColumn(width="medium", pinned=True),
         "params": st.column_config.NumberColumn(format="localized"),
         "trainable": st.column_config.NumberColumn(format="localized"),
         "non-trainable": st.column_config.NumberColumn(format="localized"),

@@ -10,11 +10,18 @@ import pandas as pd
 
 from explorer import diagram
 
-# colours of the diagram's layer kinds, so a chart reads like the picture above it
-_KINDS = [k for k in ("conv", "pool", "norm", "act", "linear", "other", "block", "stage")]
-_KIND_SCALE = alt.Scale(domain=[diagram.CATEGORIES[k][1] for k in _KINDS],
-                        range=[diagram.CATEGORIES[k][0] for k in _KINDS])
+# The diagram's kinds of layer, in stronger shades of the same hues (pastel bars wash out).
+_KIND_COLOURS = {
+    "conv": "#3182bd", "pool": "#fd8d3c", "norm": "#31a354", "act": "#e6550d",
+    "linear": "#756bb1", "other": "#969696", "block": "#17becf", "stage": "#6baed6",
+}
 _KIND_STROKE = "#555555"
+
+
+def _kind_scale(df: pd.DataFrame) -> alt.Scale:
+    present = [k for k in _KIND_COLOURS if diagram.CATEGORIES[k][1] in set(df["kind"])]
+    return alt.Scale(domain=[diagram.CATEGORIES[k][1] for k in present],
+                     range=[_KIND_COLOURS[k] for k in present])
 
 
 def _pair(v) -> str:
@@ -66,7 +73,7 @@ def layer_table(analysis, level: str = "layer") -> pd.DataFrame:
             "kernel": _pair(r.kernel_size),
             "stride": _pair(r.stride),
             "padding": _pair(r.padding),
-            "groups": int(r.groups) if r.groups else None,
+            "groups": r.groups,
             "input shape": diagram.fmt_shape(r.input_shapes[0]) if r.input_shapes else "",
             "output shape": diagram.fmt_shape(r.output_shape),
             "params": r.params,
@@ -78,7 +85,10 @@ def layer_table(analysis, level: str = "layer") -> pd.DataFrame:
             "jump": r.jump,
             "sees whole input": bool(r.rf_global),
         })
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if len(df):
+        df["groups"] = df["groups"].astype("Int64")  # empty, not "None", where it does not apply
+    return df
 
 
 def filter_table(df: pd.DataFrame, types=None, text: str = "") -> pd.DataFrame:
@@ -129,13 +139,14 @@ def cost_frame(analysis, level: str) -> pd.DataFrame:
 
 
 def shape_frame(analysis) -> pd.DataFrame:
-    """Channels and spatial size after each leaf that outputs a feature map, in order."""
+    """Channels and spatial size after each block (and each layer outside blocks) that outputs
+    a feature map, in network order: the main path, not every branch inside a module."""
     rows = []
-    for n, r in enumerate(analysis.rows("layer")):
+    for r in analysis.rows("block"):
         shape = r.output_shape
         if not shape or len(shape) != 4:
             continue
-        rows.append({"step": n, "layer": _row_name(r), "type": r.type,
+        rows.append({"step": len(rows), "part": _row_name(r), "type": r.type,
                      "output shape": diagram.fmt_shape(shape), "channels": shape[1],
                      "height": shape[2], "width": shape[3]})
     return pd.DataFrame(rows)
@@ -145,38 +156,47 @@ def cost_chart(df: pd.DataFrame, level: str) -> alt.Chart:
     """Two bar charts side by side: where the parameters are, and where the computation is."""
     tooltip = ["part", "type", "output shape", alt.Tooltip("params:Q", format=","),
                alt.Tooltip("MACs:Q", format=",")]
-    color = alt.Color("kind:N", scale=_KIND_SCALE, legend=alt.Legend(title="kind", orient="bottom"))
-    many = len(df) > 40
-    if many:  # hundreds of layers: thin vertical bars in network order
-        x = alt.X("order:O", title=f"{level} (network order)", axis=alt.Axis(labels=False, ticks=False))
-        base = alt.Chart(df).mark_bar(stroke=None).encode(x=x, color=color, tooltip=tooltip)
+    color = alt.Color("kind:N", scale=_kind_scale(df),
+                      legend=alt.Legend(title="kind", orient="bottom"))
+    if len(df) > 40:  # hundreds of layers: thin vertical bars in network order
+        x = alt.X("order:O", title=f"{level}s in network order (hover for names)",
+                  axis=alt.Axis(labels=False, ticks=False))
+        base = alt.Chart(df).mark_bar().encode(x=x, color=color, tooltip=tooltip)
         params = base.encode(y=alt.Y("params:Q", title="parameters")).properties(
-            height=180, width="container", title="Parameters per " + level)
+            height=170, width=900, title=f"Parameters per {level}")
         macs = base.encode(y=alt.Y("MACs:Q", title="MACs")).properties(
-            height=180, width="container", title="MACs per " + level)
+            height=170, width=900, title=f"MACs per {level}")
         return alt.vconcat(params, macs).resolve_scale(x="shared")
-    y = alt.Y("part:N", sort=alt.EncodingSortField("order"), title=None)
-    base = alt.Chart(df).mark_bar(stroke=_KIND_STROKE, strokeWidth=0.5).encode(
+    y = alt.Y("part:N", sort=alt.EncodingSortField("order"), title=None,
+              axis=alt.Axis(labelOverlap=False, labelLimit=160))
+    base = alt.Chart(df).mark_bar(stroke=_KIND_STROKE, strokeWidth=0.3).encode(
         y=y, color=color, tooltip=tooltip)
-    height = max(120, 18 * len(df))
-    params = base.encode(x=alt.X("params:Q", title="parameters")).properties(
-        height=height, title="Parameters per " + level)
-    macs = base.encode(x=alt.X("MACs:Q", title="MACs")).properties(
-        height=height, title="MACs per " + level)
+    height = max(100, 20 * len(df))
+    params = base.encode(x=alt.X("params:Q", title="parameters", axis=alt.Axis(format="~s"))
+                         ).properties(height=height, width=330, title=f"Parameters per {level}")
+    macs = base.encode(x=alt.X("MACs:Q", title="MACs", axis=alt.Axis(format="~s"))
+                       ).properties(height=height, width=330, title=f"MACs per {level}")
     return alt.hconcat(params, macs)
 
 
 def shape_chart(df: pd.DataFrame) -> alt.Chart:
-    """Channels rise while height and width fall, layer by layer: the shape of a CNN."""
-    tooltip = ["layer", "type", "output shape"]
-    x = alt.X("step:Q", title="leaf layer (network order)")
-    channels = alt.Chart(df).mark_line(interpolate="step-after", point=True, color="#3182bd").encode(
+    """Channels rise while height and width fall, block by block: the shape of a CNN."""
+    tooltip = ["part", "type", "output shape"]
+    x = alt.X("part:N", sort=alt.EncodingSortField("step"), title=None,
+              axis=alt.Axis(labelAngle=-45, labelOverlap=False, labelLimit=140))
+    channels = alt.Chart(df).mark_line(
+        interpolate="step-after", color="#3182bd",
+        point=alt.OverlayMarkDef(color="#3182bd")).encode(
         x=x, y=alt.Y("channels:Q", title="channels"), tooltip=tooltip).properties(
-        height=180, width="container", title="Channels through depth")
-    spatial = alt.Chart(df).mark_line(interpolate="step-after", point=True, color="#e6550d").encode(
-        x=x, y=alt.Y("height:Q", title="height (= width) in pixels",
+        height=170, width=900, title="Channels through depth")
+    channels = channels.encode(x=alt.X("part:N", sort=alt.EncodingSortField("step"), title=None,
+                                       axis=alt.Axis(labels=False, ticks=False)))
+    spatial = alt.Chart(df).mark_line(
+        interpolate="step-after", color="#e6550d",
+        point=alt.OverlayMarkDef(color="#e6550d")).encode(
+        x=x, y=alt.Y("height:Q", title="height = width (pixels)",
                      scale=alt.Scale(type="log", base=2)), tooltip=tooltip).properties(
-        height=180, width="container", title="Spatial size through depth (log scale)")
+        height=170, width=900, title="Spatial size through depth (log scale)")
     return alt.vconcat(channels, spatial).resolve_scale(x="shared")
 
 
@@ -220,9 +240,14 @@ def history_chart(df: pd.DataFrame) -> alt.Chart:
                       legend=alt.Legend(title="ImageNet top-1 %")))
     unrated = base.transform_filter("!isValid(datum['top-1 (%)'])").mark_square(
         size=70, opacity=0.8, stroke="#333333", strokeWidth=0.5)
-    labels = base.mark_text(align="left", dx=9, dy=-7, fontSize=11).encode(
-        text="model", color=alt.value("#222222"))
-    return (rated + unrated + labels).properties(
+    # neighbours along the cost axis take turns labelling right and left, so clusters stay legible
+    data["side"] = data["GMACs"].rank(method="first").astype(int) % 2
+    base = base.properties(data=data)
+    right = base.transform_filter("datum.side == 0").mark_text(
+        align="left", dx=10, dy=-6, fontSize=11).encode(text="model", color=alt.value("#222222"))
+    left = base.transform_filter("datum.side == 1").mark_text(
+        align="right", dx=-10, dy=6, fontSize=11).encode(text="model", color=alt.value("#222222"))
+    return (rated + unrated + right + left).properties(
         height=480, width="container",
         title="Cost against size: bubbles are ImageNet models (size = top-1), squares small "
               "MNIST/CIFAR models")
