@@ -1,0 +1,289 @@
+"""Inference: put an image through a CNN, see its top guesses, and ask which pixels drove them."""
+import hashlib
+import io
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import attribution, inference, weights, zoo
+from explorer.ui.models import available_sources, get_model
+from explorer.ui.widgets import image_input, model_picker
+
+CHECKPOINT_TYPES = ["pt", "pth", "bin", "ckpt", "safetensors"]
+DEFAULT_METHODS = ["saliency", "gradcam"]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------
+# Weights
+
+
+def _download_torchvision(name: str) -> bool:
+    """Download torchvision's file with a progress bar; False (and an st.error) if it fails."""
+    failed = st.session_state.setdefault("inference_download_failed", {})
+    if name in failed:
+        st.error(failed[name])
+        if not st.button("Try the download again", key=f"inference_retry_{name}"):
+            return False
+        del failed[name]
+    bar = st.progress(0.0, text="Connecting…")
+
+    def progress(done: int, total: int | None) -> None:
+        mb = done / 2**20
+        if total:
+            bar.progress(min(done / total, 1.0), text=f"Downloading {mb:.0f} / {total / 2**20:.0f} MB")
+        else:
+            bar.progress(0.5, text=f"Downloading {mb:.0f} MB")
+
+    try:
+        weights.download_torchvision_weights(name, progress=progress)
+    except weights.WeightsError as exc:
+        bar.empty()
+        failed[name] = str(exc)
+        st.error(str(exc))
+        return False
+    bar.empty()
+    return True
+
+
+def _uploaded_model(name: str):
+    upload = st.file_uploader("Checkpoint (a state dict saved with torch.save, or safetensors)",
+                              type=CHECKPOINT_TYPES, key=f"inference_ckpt_{name}")
+    if upload is None:
+        st.info(f"Upload a checkpoint for {name} (the state dict of this architecture).")
+        return None
+    data = upload.getvalue()
+    key = (name, _sha(data))
+    cache = st.session_state.setdefault("inference_uploaded", {})
+    if key not in cache:
+        try:
+            loaded = weights.load_model(name, "upload", checkpoint=data)
+        except weights.WeightsError as exc:
+            st.error(f"Could not use {upload.name}: {exc}")
+            return None
+        cache.clear()  # keep one uploaded model per session
+        cache[key] = loaded
+    return cache[key]
+
+
+def _load(name: str, source: str):
+    """The LoadedModel, or None after an st.error that says what to do."""
+    if source == "upload":
+        return _uploaded_model(name)
+    if source == "torchvision" and not weights.torchvision_cached(name):
+        if not _download_torchvision(name):
+            return None
+    try:
+        return get_model(name, source)
+    except weights.WeightsError as exc:
+        st.error(str(exc))
+        return None
+
+
+# --------------------------------------------------------------------------------------------
+# Cached computations (keys: model, weights, image; the loaded model and tensor ride along)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _explain(model_key, image_key, method, target, layer, _loaded, _x):
+    return attribution.explain(_loaded, _x, method, target=target, layer=layer)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _deletion(model_key, image_key, method, target, layer, _loaded, _x, _map):
+    return attribution.deletion_curve(_loaded, _x, _map, target)
+
+
+def _png(image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _npy(array) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+
+
+def _prediction_chart(pred) -> alt.Chart:
+    df = pd.DataFrame({"class": [f"{n} (#{i})" for n, i in zip(pred.names, pred.indices)],
+                       "probability": pred.probabilities})
+    bars = alt.Chart(df).mark_bar(color="#3182bd").encode(
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        y=alt.Y("class:N", sort="-x", title=None),
+        tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
+    )
+    text = bars.mark_text(align="left", dx=3).encode(text=alt.Text("probability:Q", format=".1%"))
+    return (bars + text).properties(height=32 * len(df) + 20)
+
+
+def _deletion_chart(curve) -> alt.Chart:
+    rows = [{"removed": f, "probability": p, "order": "most important first"}
+            for f, p in zip(curve.fractions, curve.probabilities)]
+    if curve.random_probabilities is not None:
+        rows += [{"removed": f, "probability": p, "order": "random order"}
+                 for f, p in zip(curve.fractions, curve.random_probabilities)]
+    return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
+        x=alt.X("removed:Q", title="fraction of pixels removed", axis=alt.Axis(format="%")),
+        y=alt.Y("probability:Q", title="probability of the target class"),
+        color=alt.Color("order:N", title=None, legend=alt.Legend(orient="top")),
+    ).properties(height=260)
+
+
+def _attribution_section(loaded, x, view, pred, model_key, image_key) -> None:
+    st.subheader("Why? Attribution maps")
+    st.caption("Which input pixels move the chosen class's score. Gradient methods are fast; "
+               "Occlusion re-runs the network once per covered patch.")
+    c1, c2, c3 = st.columns([2, 2, 1])
+    methods = c1.multiselect("Methods (shown side by side)", list(attribution.METHODS),
+                             default=DEFAULT_METHODS, format_func=attribution.METHODS.get,
+                             key="inference_methods")
+    options = [-1] + list(range(len(loaded.categories)))
+    choice = c2.selectbox(
+        "Explain class", options, key="inference_target",
+        format_func=lambda i: (f"Predicted: {pred.names[0]} (#{pred.indices[0]})" if i == -1
+                               else f"#{i} {loaded.categories[i]}"))
+    target = pred.indices[0] if choice == -1 else int(choice)
+    opacity = c3.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="inference_opacity")
+    layer = None
+    if {"gradcam", "guided_gradcam"} & set(methods):
+        layers = attribution.gradcam_layers(loaded)
+        layer = st.selectbox("Grad-CAM layer (default: the model's last feature block)", layers,
+                             key=f"inference_layer_{loaded.name}")
+    if not methods:
+        st.info("Choose one or more methods above.")
+        return
+
+    results = {}
+    columns = st.columns(len(methods))
+    for method, col in zip(methods, columns):
+        with col:
+            st.markdown(f"**{attribution.METHODS[method]}**")
+            m_layer = layer if method in ("gradcam", "guided_gradcam") else None
+            try:
+                if method in attribution.SLOW_METHODS:
+                    result = _occlusion(loaded, x, target, model_key, image_key)
+                else:
+                    with st.spinner(f"Computing {attribution.METHODS[method]}…"):
+                        result = _explain(model_key, image_key, method, target, m_layer, loaded, x)
+            except attribution.AttributionError as exc:
+                st.error(f"{exc}")
+                continue
+            except Exception as exc:  # any layer/method combination: say so, keep the page
+                st.error(f"{attribution.METHODS[method]} failed on this model ({exc}). "
+                         "Try another layer or method.")
+                continue
+            if result is None:
+                continue
+            results[method] = result
+            picture = attribution.overlay(view, result.map, opacity)
+            st.image(picture, width="stretch")
+            extra = f" · layer {result.layer}" if result.layer else ""
+            st.caption(f"{result.seconds:.2f} s{extra}")
+            d1, d2 = st.columns(2)
+            stem = f"{loaded.name}_{method}_class{target}"
+            d1.download_button("Overlay PNG", _png(picture), file_name=f"{stem}.png",
+                               mime="image/png", key=f"inference_png_{method}",
+                               icon=":material/download:")
+            d2.download_button("Raw .npy", _npy(result.raw), file_name=f"{stem}.npy",
+                               mime="application/octet-stream", key=f"inference_npy_{method}",
+                               icon=":material/download:")
+    if results:
+        _deletion_section(loaded, x, results, target, layer, model_key, image_key)
+
+
+def _occlusion(loaded, x, target, model_key, image_key):
+    store = st.session_state.setdefault("inference_occlusion", {})
+    key = (model_key, image_key, target)
+    if key in store:
+        return store[key]
+    seconds = attribution.estimate_seconds(loaded, x, "occlusion")
+    st.info(f"Occlusion slides a grey patch over the image and re-runs the network for each "
+            f"position: about {seconds:.0f} s on {inference.pick_device().type}.")
+    if not st.button("Run occlusion", key="inference_run_occlusion"):
+        return None
+    bar = st.progress(0.0, text="Occlusion…")
+    result = attribution.explain(
+        loaded, x, "occlusion", target=target,
+        progress=lambda done, total: bar.progress(done / total, text=f"Occlusion: {done}/{total} batches"))
+    bar.empty()
+    store.clear()
+    store[key] = result
+    return result
+
+
+def _deletion_section(loaded, x, results, target, layer, model_key, image_key) -> None:
+    st.subheader("Is the map faithful? Deletion curve")
+    st.caption("Remove the pixels the map calls most important first (set them to the mean "
+               "colour) and watch the class probability. A faithful map makes it drop fast: a "
+               "lower area under the curve (AUC) than a random order.")
+    method = st.selectbox("Map to test", list(results), format_func=attribution.METHODS.get,
+                          key="inference_deletion_method")
+    result = results[method]
+    with st.spinner("Removing pixels…"):
+        curve = _deletion(model_key, image_key, method, target, result.layer, loaded, x, result.map)
+    c1, c2 = st.columns([3, 1])
+    c1.altair_chart(_deletion_chart(curve), width="stretch")
+    c2.metric("AUC (map)", f"{curve.auc:.3f}")
+    if curve.random_auc is not None:
+        c2.metric("AUC (random order)", f"{curve.random_auc:.3f}",
+                  delta=f"{curve.auc - curve.random_auc:+.3f}", delta_color="inverse")
+
+
+# --------------------------------------------------------------------------------------------
+# The page
+
+st.title("Inference")
+st.caption("Classify your own image with a classic CNN, see the top guesses, and ask which "
+           "pixels drove them.")
+
+left, right = st.columns([1, 2], gap="large")
+with left:
+    name = model_picker("inference_model", default="efficientnet_lite0", query_param="model")
+    spec = zoo.get_spec(name)
+    sources = ["auto"] + available_sources(name) + ["upload"]
+    source = st.selectbox("Weights", sources, key=f"inference_source_{name}",
+                          format_func=lambda s: weights.describe_source(name, s))
+    loaded = _load(name, source)
+    if loaded is not None:
+        (st.warning if loaded.is_random else st.caption)(f"**Weights:** {loaded.label}")
+    picked = image_input("inference_image", digits=spec.dataset == "mnist")
+    topk = st.slider("Top-k", 1, 10, 5, key="inference_topk")
+
+with right:
+    if loaded is None:
+        st.info("Choose weights that load (see the message on the left) to classify an image.")
+    elif picked is None:
+        st.info("Choose an image on the left: a sample, an upload or the camera.")
+    else:
+        image, image_label = picked
+        x = loaded.preprocess(image)
+        view = inference.tensor_to_image(x, loaded.preprocess)
+        pred = inference.predict(loaded, x, topk=topk)
+        if pred.notice:
+            st.warning(pred.notice)
+        c1, c2 = st.columns([1, 1])
+        c1.image(image, caption=f"{image_label} ({image.width}×{image.height})", width="stretch")
+        c2.image(view, width="stretch",
+                 caption=f"What the network sees: {' × '.join(map(str, x.shape))} tensor — "
+                         f"{loaded.preprocess.describe}")
+        st.subheader(f"Prediction: {pred.names[0]}")
+        st.altair_chart(_prediction_chart(pred), width="stretch")
+        st.caption(f"Forward pass {pred.latency_ms:.1f} ms on **{pred.device}** "
+                   f"(preprocessing {pred.preprocess_ms:.1f} ms) · classes from "
+                   f"{'the weights' if loaded.source == 'torchvision' else spec.dataset} metadata")
+
+if loaded is not None and picked is not None:
+    model_key = (name, loaded.source, id(loaded.model))
+    image_key = hashlib.sha1(picked[0].tobytes()).hexdigest()
+    _attribution_section(loaded, x, view, pred, model_key, image_key)
