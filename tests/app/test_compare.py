@@ -1,0 +1,100 @@
+"""The Compare page headless: columns per network, the depth control, layer choice, CKA."""
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "compare.py")
+SMALL = ["resnet18", "mobilenet_v2", "efficientnet_lite0"]  # cheap enough for a CPU test
+
+
+def _shapes(at) -> list[str]:
+    """The C × H × W of each column's statistics caption, in column order."""
+    return [m.group(1) for c in at.caption if (m := re.match(r"\*\*([\d × ]+)\*\*", c.value))]
+
+
+@pytest.fixture(scope="module")
+def at():
+    at = AppTest.from_file(PAGE, default_timeout=240)
+    at.query_params["nets"] = ",".join(SMALL)
+    at.query_params["stride"] = "8"
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_one_column_per_network_with_pictures_stats_and_download(at):
+    assert [s.value for s in at.subheader] == SMALL
+    assert not at.error
+    assert [s.value for s in at.selectbox if s.label == "Layer"] == ["layer2", "features.6",
+                                                                      "features.3"]
+    # Stride 8 of a 224 crop: every network's map is 28 × 28.
+    assert _shapes(at) == ["128 × 28 × 28", "32 × 28 × 28", "40 × 28 × 28"]
+    assert len(at.get("image")) == 2 * len(SMALL)  # overlay + grid per network
+    assert [b.key for b in at.get("download_button")] == [f"compare_png_{n}" for n in SMALL]
+    assert len([c for c in at.caption if "zero after ReLU" in c.value]) == len(SMALL)
+
+
+def test_random_weights_are_named_and_genuine_ones_are_not(at):
+    weights = {s: c.value for s, c in zip(SMALL, [c for c in at.caption
+                                                  if "Weights:" in c.value])}
+    assert "Genuine ImageNet weights" in weights["efficientnet_lite0"]
+    random = [n for n, text in weights.items() if "Random" in text]
+    assert all(text.startswith("⚠️") == (n in random) for n, text in weights.items())
+    warned = " ".join(w.value for w in at.warning)
+    listed = re.search(r"\*\*Random weights:\*\* (.*?) ha(?:s|ve) no", warned)
+    assert sorted(listed.group(1).split(", ") if listed else []) == sorted(random)
+
+
+def test_the_depth_control_moves_every_network(at):
+    slider = at.select_slider(key="compare_stride")
+    assert slider.options == ["/2", "/4", "/8", "/16", "/32"]
+    slider.set_value(16).run()
+    assert not at.exception
+    assert [s.value for s in at.selectbox if s.label == "Layer"] == ["layer3", "features.13",
+                                                                      "features.5"]
+    assert _shapes(at) == ["256 × 14 × 14", "96 × 14 × 14", "112 × 14 × 14"]
+    assert at.query_params["stride"] in ("16", ["16"])  # a shareable link
+
+
+def test_any_layer_can_be_chosen_per_network(at):
+    box = at.selectbox(key="compare_layer_resnet18_16")
+    assert any(o.startswith("layer1.0.conv1 · 64 × 56 × 56") for o in box.options)
+    box.set_value("layer1.0.conv1").run()
+    assert not at.exception
+    assert _shapes(at)[0] == "64 × 56 × 56"
+    # Channels and colour scale only redraw: no error, same layers.
+    at.slider(key="compare_channels").set_value(16).run()
+    at.radio(key="compare_scaling").set_value("layer").run()
+    assert not at.exception and not at.error
+    assert _shapes(at)[1:] == ["96 × 14 × 14", "112 × 14 × 14"]
+
+
+def test_cka_of_a_network_with_itself_has_a_unit_diagonal(at):
+    at.selectbox(key="cka_a").set_value("efficientnet_lite0")
+    at.selectbox(key="cka_b").set_value("efficientnet_lite0")
+    at.select_slider(key="cka_views").set_value(2)  # 4 bundled photos × 2 views
+    at.select_slider(key="cka_batch").set_value(4)
+    at.run()
+    at.button(key="cka_run").click().run()
+    assert not at.exception and not at.error
+    result = at.session_state["cka_result"]
+    assert result["n"] == 8
+    for matrix in (result["biased"], result["debiased"]):
+        assert matrix.shape == (5, 5)
+        np.testing.assert_allclose(np.diag(matrix), 1.0, atol=1e-9)
+    assert result["labels_a"][0].startswith("/2 ")
+    assert any("efficientnet_lite0 vs efficientnet_lite0, 8 images" in s.value
+               for s in at.subheader)
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    at.toggle(key="cka_debiased").set_value(True).run()
+    assert any("(debiased)" in s.value for s in at.subheader)
+
+
+def test_fewer_than_two_networks_asks_for_more(at):
+    at.multiselect(key="compare_nets").set_value(["resnet18"]).run()
+    assert not at.exception
+    assert any("at least two" in i.value for i in at.info)
+    assert not at.subheader
