@@ -156,6 +156,9 @@ def _draw() -> Image.Image | None:
         st.info(f"The drawing canvas is unavailable here ({type(exc).__name__}); upload a "
                 "photo of a digit instead.")
         return _photo()
+    # Room for the canvas's floating toolbar, which sits above the drawing area.
+    st.caption("Draw one digit, large, with the mouse or a finger. The bin icon clears it.")
+    st.container(height=30, border=False)
     result = st_canvas(stroke_width=18, stroke_color="#000000", background_color="#FFFFFF",
                        height=240, width=240, drawing_mode="freedraw", return_image_data=True,
                        key="train_canvas")
@@ -170,8 +173,8 @@ def _photo() -> Image.Image | None:
     return got[0] if got else None
 
 
-mode = st.radio("Digit input", ["Draw", "Photo or sample"], horizontal=True, key="train_digit_mode")
-left, right = st.columns([1, 2])
+mode = st.radio("Digit input", ["Draw", "Photo or sample"], horizontal=True, key="train_input_mode")
+left, right = st.columns([3, 2])
 with left:
     digit = _draw() if mode == "Draw" else _photo()
 if digit is None:
@@ -186,15 +189,16 @@ else:
             pass
         entry = state["trained_models"].get(name)
         if entry is not None:
-            models.append(weights.wrap_model(name, train.model_from_state_dict(name, entry["state_dict"])))
-    with right:
-        preview = Image.fromarray(train.digit_preview(digit)).resize((140, 140), Image.NEAREST)
-        a, b = st.columns([1, 3])
-        a.image(preview, caption="What the networks see (28×28)")
-        if models:
-            b.dataframe(pd.DataFrame(train.digit_rows(digit, models)), hide_index=True,
-                        width="stretch",
-                        column_config={"probability": st.column_config.ProgressColumn(
-                            format="%.2f", min_value=0.0, max_value=1.0)})
-        else:
-            b.warning("No trained MNIST model yet: train one above.")
+            acc = entry["card"].get("test_accuracy")
+            label = "this session" + (f" ({acc:.2f} % on test)" if acc is not None else "")
+            models.append(weights.wrap_model(
+                name, train.model_from_state_dict(name, entry["state_dict"]), label=label))
+    preview = Image.fromarray(train.digit_preview(digit)).resize((168, 168), Image.NEAREST)
+    right.image(preview, caption="What the networks see (28×28)")
+    if models:
+        rows = pd.DataFrame(train.digit_rows(digit, models))
+        st.dataframe(rows, hide_index=True, width="stretch",
+                     column_config={"probability": st.column_config.ProgressColumn(
+                         format="%.2f", min_value=0.0, max_value=1.0)})
+    else:
+        st.warning("No trained MNIST model yet: train one above.")

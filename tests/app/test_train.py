@@ -70,7 +70,7 @@ def test_stop_keeps_the_model_trained_so_far(app):
 
 
 def test_a_sample_digit_is_read_by_the_trained_models(app):
-    app.radio(key="train_digit_mode").set_value("Photo or sample").run()
+    app.radio(key="train_input_mode").set_value("Photo or sample").run()
     app.selectbox(key="train_digit_sample").set_value("MNIST digit 7").run()
     assert not app.exception, app.exception
     table = app.dataframe[1].value

@@ -1,0 +1,64 @@
+"""The Train page in Chromium: the reproduction table, a digit drawn with the mouse on the
+canvas, and a photographed digit uploaded; screenshots in tests/e2e/screenshots/train-*.png."""
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from playwright.sync_api import expect
+
+from explorer import train
+
+from .helpers import no_exception, open_page, shot, upload, wait_idle
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+
+
+def _predictions(page):
+    # The last dataframe on the page is the table of the networks' readings.
+    return page.get_by_test_id("stDataFrame").last
+
+
+def test_draw_a_digit_and_the_networks_read_it(page, app_url):
+    open_page(page, app_url, "train")
+    no_exception(page)
+    expect(page.get_by_text("The source's numbers beside ours")).to_be_visible()
+    canvas = page.locator("canvas.upper-canvas").first
+    expect(canvas).to_be_visible(timeout=30_000)
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    x0, y0, w, h = box["x"], box["y"], box["width"], box["height"]
+    # A "7": the top bar, then the diagonal down to the bottom left.
+    page.mouse.move(x0 + 0.25 * w, y0 + 0.2 * h)
+    page.mouse.down()
+    for t in np.linspace(0, 1, 12):
+        page.mouse.move(x0 + (0.25 + 0.5 * t) * w, y0 + 0.2 * h)
+    for t in np.linspace(0, 1, 16):
+        page.mouse.move(x0 + (0.75 - 0.3 * t) * w, y0 + (0.2 + 0.65 * t) * h)
+    page.mouse.up()
+    wait_idle(page)
+    no_exception(page)
+    expect(page.get_by_text("What the networks see (28×28)")).to_be_visible(timeout=30_000)
+    table = _predictions(page)
+    expect(table).to_be_visible()
+    shot(page, "train-draw")
+
+
+def test_upload_a_photographed_digit(page, app_url, tmp_path):
+    x, y = train.load_mnist(DATA, train=False)
+    digit = 255 - x[0].numpy()  # dark ink on light paper; MNIST test image 0 is a 7
+    photo = Image.new("L", (300, 220), 240)
+    photo.paste(Image.fromarray(digit).resize((120, 120), Image.BICUBIC).point(lambda v: min(v, 240)),
+                (150, 60))
+    path = tmp_path / "my_seven.png"
+    photo.convert("RGB").save(path)
+    assert int(y[0]) == 7
+
+    open_page(page, app_url, "train")
+    page.get_by_test_id("stRadio").filter(has_text="Digit input").get_by_text("Photo or sample").click()
+    wait_idle(page)
+    page.get_by_test_id("stRadio").filter(has_text="Digit image").get_by_text("Upload").click()
+    wait_idle(page)
+    upload(page, path)
+    no_exception(page)
+    expect(page.get_by_text("What the networks see (28×28)")).to_be_visible(timeout=30_000)
+    shot(page, "train-upload")
