@@ -267,18 +267,17 @@ class _Merge:
         self.cluster = -1
 
 
-def _merge_kind(analysis, sources: tuple[int, ...], consumer) -> tuple[str, tuple]:
-    """"add" when every path in has the consumer's input shape, "concat" when the channels add
-    up to it, else "merge". Returns the kind and the merged tensor's shape."""
-    layers = analysis.layers
-    shapes = [layers[s].output_shape if s >= 0 else (1, *analysis.input_size) for s in sources]
-    target = consumer.input_shapes[0] if consumer.input_shapes else None
-    if shapes and all(sh == shapes[0] for sh in shapes) and (target is None or shapes[0] == target):
+def _merge_kind(shapes: list[tuple], target: tuple | None) -> tuple[str, tuple | None]:
+    """"add" when every path in has the shape that comes out, "concat" when their channels add
+    up to it, else "merge". Returns the kind and the merged tensor's shape. ``target`` is the
+    consumer's input shape (None when unknown)."""
+    if shapes and all(sh == shapes[0] for sh in shapes) and target in (None, shapes[0]):
         return "add", shapes[0]
-    if all(sh and len(sh) >= 2 for sh in shapes):
+    if shapes and all(sh and len(sh) >= 2 for sh in shapes):
         total = sum(sh[1] for sh in shapes)
-        same_hw = all(tuple(sh[2:]) == tuple(shapes[0][2:]) for sh in shapes)
-        if same_hw and (target is None or (len(target) >= 2 and target[1] == total)):
+        if target is not None and len(target) >= 2 and target[1] == total:
+            return "concat", target
+        if target is None and all(tuple(sh[2:]) == tuple(shapes[0][2:]) for sh in shapes):
             return "concat", (shapes[0][0], total, *shapes[0][2:])
     return "merge", target
 
@@ -319,37 +318,43 @@ def _layer_body(analysis) -> list[str]:
 
     # merges: one node per distinct set of paths joining, shared by all its consumers
     merges: dict[tuple[int, ...], _Merge] = {}
-    edges: list[tuple[str, str]] = []
+    edges: list[tuple[str, str, str]] = []  # (from, to, attributes)
+
+    def out_shape(i: int) -> tuple:
+        return layers[i].output_shape if i >= 0 else (1, *analysis.input_size)
+
     for r in leaves:
         src = tuple(sorted(set(r.inputs_from)))
         if len(src) <= 1:
             for s in src:
-                edges.append((node_of.get(s, "input"), node_of[r.index]))
+                edges.append((node_of.get(s, "input"), node_of[r.index], ""))
             continue
         m = merges.get(src)
         if m is None:
-            kind, shape = _merge_kind(analysis, src, r)
-            m = _Merge(f"m{len(merges)}", src, kind, shape)
-            # A concat of a superset of an earlier concat (DenseNet's growing stack) is drawn as
-            # that concat plus the new paths: the same tensor, and edges grow linearly, not
-            # quadratically.
+            # A join of a superset of an earlier join is drawn as that join plus the new paths:
+            # the same tensor, and DenseNet's growing stack costs linearly many edges, not
+            # quadratically; a residual chain without ReLU reads add(add(a, b), c).
             base = max((o for o in merges.values()
-                        if o.kind == kind and set(o.sources) < set(src)),
+                        if len(o.sources) >= 2 and set(o.sources) < set(src)),
                        key=lambda o: len(o.sources), default=None)
-            rest = src
-            if base is not None and len(base.sources) >= 2:
-                m.inputs.append(base.id)
-                rest = tuple(s for s in src if s not in base.sources)
-            m.inputs += [node_of.get(s, "input") for s in rest]
-            m.cluster = _merge_cluster(analysis, src, r.index, clustered)
+            rest = src if base is None else tuple(s for s in src if s not in base.sources)
+            parts = ([(base.id, base.shape)] if base is not None else []) + [
+                (node_of.get(s, "input"), out_shape(s)) for s in rest]
+            target = r.input_shapes[0] if r.input_shapes else None
+            kind, shape = _merge_kind([sh for _, sh in parts], target)
+            m = _Merge(f"m{len(merges)}", src, kind, shape)
+            m.cluster = _merge_cluster(analysis, rest, r.index, clustered)
             merges[src] = m
             symbol = {"add": "+", "concat": "concat", "merge": "merge"}[kind]
             members.setdefault(m.cluster, []).append(_node(
                 m.id, f"{symbol}\n{fmt_shape(shape)}", "merge", shape="ellipse",
                 extra='fontsize=9, margin="0.04,0.02"'))
-            for s in m.inputs:
-                edges.append((s, m.id))
-        edges.append((m.id, node_of[r.index]))
+            for node, sh in parts:
+                # a path whose size changes on the way in went through a function call with no
+                # module of its own (torchvision's Inception v3 calls F.max_pool2d): dashed
+                resized = shape is not None and sh is not None and tuple(sh[2:]) != tuple(shape[2:])
+                edges.append((node, m.id, "style=dashed" if resized else ""))
+        edges.append((m.id, node_of[r.index], ""))
 
     # nest the clusters: children of each clustered container
     children: dict[int, list[int]] = {}
@@ -378,8 +383,8 @@ def _layer_body(analysis) -> list[str]:
             lines.append(f"{indent}}}")
 
     emit(-1, "  ")
-    for a, b in edges:
-        lines.append(f"  {a} -> {b};")
+    for a, b, attrs in edges:
+        lines.append(f"  {a} -> {b}{f' [{attrs}]' if attrs else ''};")
     return lines
 
 

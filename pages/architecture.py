@@ -100,7 +100,7 @@ cols[0].metric("Parameters (Keras)", f"{t['params']:,}",
 cols[1].metric("Parameters (PyTorch)", f"{t['params_pytorch']:,}",
                help="sum(p.numel() for p in model.parameters()): batch-norm statistics are "
                     "buffers, not parameters, in PyTorch.")
-cols[2].metric("MACs", f"{t['macs'] / 1e9:.3f} G", help=f"{t['macs']:,} multiply-accumulates "
+cols[2].metric("MACs", charts.macs_text(t["macs"]), help=f"{t['macs']:,} multiply-accumulates "
                f"for one {size[1]}×{size[2]} image.")
 cols[3].metric("Depth", t["depth"], help="Convolution and linear layers on the longest path "
                "from input to output: the number in names like ResNet-50.")
@@ -124,8 +124,11 @@ else:
     # shrink to unreadable dots.
     with st.container(height=DIAGRAM_HEIGHT, key="arch_diagram"):
         st.graphviz_chart(dot, width="content", height="content")
+    dashed = (" A dashed arrow passes through a function call with no module of its own "
+              "(Inception v3 max-pools this way), so the size changes without a box."
+              if "style=dashed" in dot else "")
     st.caption("Scroll inside the box to follow the network. Yellow nodes are where paths "
-               "join: **+** adds a residual, **concat** stacks the branches' channels.")
+               "join: **+** adds a residual, **concat** stacks the branches' channels." + dashed)
 
 dl = st.columns(3)
 dl[0].download_button("Diagram (DOT)", dot, file_name=f"{name}_{level}.dot",

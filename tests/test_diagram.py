@@ -13,7 +13,7 @@ from explorer import diagram, zoo
 from explorer.analysis import analyze
 
 NODE = re.compile(r'^\s*(\w+) \[label="((?:[^"\\]|\\.)*)"', re.M)
-EDGE = re.compile(r"^\s*(\w+) -> (\w+);", re.M)
+EDGE = re.compile(r"^\s*(\w+) -> (\w+)(?: \[[^\]]*\])?;", re.M)
 HAVE_DOT = shutil.which("dot") is not None
 
 
@@ -160,3 +160,26 @@ def test_to_svg_reports_bad_dot():
         return
     with pytest.raises(RuntimeError, match="dot failed"):
         diagram.to_svg("digraph G { a -> ; }")
+
+
+def test_inception_v3_functional_pool_joins_as_concat():
+    # Mixed_7a (InceptionD) concatenates two conv branches with F.max_pool2d of its input,
+    # a function call with no module: 320 + 192 + 768 = 1280 channels at 8×8, the pooled path
+    # drawn dashed from Mixed_6e's concat.
+    dot = diagram.to_dot(analyze("inception_v3"), "layer")
+    nodes, _ = parse(dot)
+    (m,) = [n for n, lab in nodes.items() if lab == ["concat", "1280×8×8"]]
+    ins = re.findall(rf"^\s*(\w+) -> {m}( \[style=dashed\])?;", dot, re.M)
+    assert len(ins) == 3
+    dashed = [n for n, style in ins if style]
+    assert len(dashed) == 1 and nodes[dashed[0]] == ["concat", "768×17×17"]
+    assert not [lab for lab in nodes.values() if lab[0] == "merge"]  # every join is named
+
+
+def test_mobilenet_v2_residual_adds():
+    # The paper's table (t, c, n, s): n = 1, 2, 3, 4, 3, 3, 1 blocks per stage; every block but
+    # the first of a stage has a shortcut: 0 + 1 + 2 + 3 + 2 + 2 + 0 = 10 adds, each of two paths
+    # (consecutive adds read add(add(a, b), c), not a three-way join).
+    adds = merges(diagram.to_dot(analyze("mobilenet_v2"), "layer"), "+")
+    assert len(adds) == 10
+    assert all(len(ins) == 2 for ins in adds.values())

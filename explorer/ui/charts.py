@@ -121,6 +121,15 @@ def totals(analysis) -> dict:
     }
 
 
+def macs_text(macs: int) -> str:
+    """``4.089 G``, ``11.1 M``, ``416.5 k``: three significant figures or more, never ``0.000 G``."""
+    if macs >= 1e8:
+        return f"{macs / 1e9:.3f} G"
+    if macs >= 1e5:
+        return f"{macs / 1e6:.1f} M"
+    return f"{macs / 1e3:.1f} k"
+
+
 def cost_frame(analysis, level: str) -> pd.DataFrame:
     """Parameters and MACs per stage, block or layer, in network order."""
     rows = []
