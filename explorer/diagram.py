@@ -238,6 +238,10 @@ def _stage_body(analysis) -> list[str]:
 
 
 def _block_body(analysis) -> list[str]:
+    """Blocks and the layers outside them; edges contracted from the layer view's graph, so a
+    residual chain without a ReLU after its adds (MobileNet-v2, Xception's middle flow) links
+    each block to the next only, not to every block whose output the sum still carries."""
+    layers = analysis.layers
     lines = []
     for r in analysis.rows("block"):
         if r.level == "block":
@@ -249,8 +253,24 @@ def _block_body(analysis) -> list[str]:
             kind = category(r.type)
             extra = ""
         lines.append("  " + _node(f"n{r.index}", label, kind, extra=extra))
-    for src, dst in analysis.edges("block"):
-        lines.append(f"  {'input' if src < 0 else f'n{src}'} -> n{dst};")
+
+    members, edges, merges = _layer_graph(analysis)
+    rep: dict[str, str] = {"input": "input"}
+    for r in analysis.rows("layer"):
+        rep[f"n{r.index}"] = f"n{analysis.representative(r.index, 'block')}"
+    kept = {}  # merges that join outside any block stay visible
+    for m in merges:
+        block = layers[m.cluster].block if m.cluster >= 0 else -1
+        rep[m.id] = f"n{block}" if block >= 0 else m.id
+        if block < 0:
+            kept[m.id] = next(line for line in members[m.cluster] if line.startswith(m.id + " "))
+    lines += ["  " + line for line in kept.values()]
+    seen = set()
+    for a, b, attrs in edges:
+        edge = (rep[a], rep[b])
+        if edge[0] != edge[1] and edge not in seen:
+            seen.add(edge)
+            lines.append(f"  {edge[0]} -> {edge[1]}{f' [{attrs}]' if attrs else ''};")
     return lines
 
 
@@ -293,14 +313,23 @@ def _ancestors(analysis, index: int) -> list[int]:
     return out
 
 
-def _layer_body(analysis) -> list[str]:
+def _clustered(analysis, i: int) -> bool:
+    """Containers boxed in the layer view: every block, and the plain containers outside blocks
+    (ResNet's layer1, VGG's features), the second level of structure a learner looks for.
+    Inside a block, no more boxes."""
+    r = analysis.layers[i]
+    return r.level == "block" or (r.level == "group" and r.block < 0)
+
+
+def _layer_graph(analysis):
+    """Leaf nodes (grouped by box), merge nodes and edges of the layer view:
+    ``(members: {box row: [node lines]}, edges: [(from, to, attrs)], merges: [_Merge])``."""
     layers = analysis.layers
     leaves = analysis.rows("layer")
     # Clusters: every block, and the plain containers outside blocks (ResNet's layer1, VGG's
     # features): the second level of structure a learner looks for. Inside a block, no more boxes.
     def clustered(i: int) -> bool:
-        r = layers[i]
-        return r.level == "block" or (r.level == "group" and r.block < 0)
+        return _clustered(analysis, i)
 
     def home(index: int) -> int:
         """Innermost clustered container of a row, -1 for the top level."""
@@ -355,6 +384,15 @@ def _layer_body(analysis) -> list[str]:
                 resized = shape is not None and sh is not None and tuple(sh[2:]) != tuple(shape[2:])
                 edges.append((node, m.id, "style=dashed" if resized else ""))
         edges.append((m.id, node_of[r.index], ""))
+    return members, edges, list(merges.values())
+
+
+def _layer_body(analysis) -> list[str]:
+    layers = analysis.layers
+    members, edges, _ = _layer_graph(analysis)
+
+    def clustered(i: int) -> bool:
+        return _clustered(analysis, i)
 
     # nest the clusters: children of each clustered container
     children: dict[int, list[int]] = {}

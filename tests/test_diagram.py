@@ -183,3 +183,13 @@ def test_mobilenet_v2_residual_adds():
     adds = merges(diagram.to_dot(analyze("mobilenet_v2"), "layer"), "+")
     assert len(adds) == 10
     assert all(len(ins) == 2 for ins in adds.values())
+
+
+@pytest.mark.parametrize("name", ["xception", "mobilenet_v2", "resnet50", "googlenet", "densenet121"])
+def test_block_view_of_a_chain_of_blocks_is_a_chain(name):
+    # Blocks hide their shortcuts inside; between blocks these networks are a single path. The
+    # sum after a residual add still "contains" every earlier block, but only the last one feeds
+    # the next block.
+    nodes, edges = parse(diagram.to_dot(analyze(name), "block"))
+    assert len(edges) == len(nodes) - 1
+    assert len({b for _, b in edges}) == len(edges)  # one way into each node
