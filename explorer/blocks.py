@@ -80,6 +80,7 @@ __all__ = [
     "real_block_module",
     "external_model",
     "capture_steps",
+    "capture_trace",
     "capture_image",
     "branch_stats",
     "block_dot",
@@ -615,18 +616,21 @@ def _arg(args, kwargs, i, name, default=None):
 
 
 def _summarise(t: torch.Tensor, k: int = 4) -> tuple[list, np.ndarray, dict]:
-    a = t.detach()[0].float()
-    if a.dim() == 1:
+    """A few channels, the channel mean and statistics of one activation, computed at once (an
+    in-place operation may overwrite the tensor next). NumPy, single-threaded: tiny tensors
+    reduce faster there than through torch's thread pool on a busy CPU."""
+    a = t.detach()[0].float().cpu().numpy()
+    if a.ndim == 1:
         a = a[:, None, None]
-    elif a.dim() == 2:
+    elif a.ndim == 2:
         a = a[None]
     flat = a.reshape(a.shape[0], -1)
-    order = torch.argsort(flat.std(1, unbiased=False) if flat.shape[1] > 1
-                          else flat[:, 0].abs(), descending=True, stable=True)
-    chans = [(int(i), a[int(i)].cpu().numpy().copy()) for i in order[:k]]
-    stats = {"mean": float(a.mean()), "std": float(a.std(unbiased=False)), "min": float(a.min()),
-             "max": float(a.max()), "zero": float((a == 0).float().mean())}
-    return chans, a.mean(0).cpu().numpy().copy(), stats
+    spread = flat.std(1) if flat.shape[1] > 1 else np.abs(flat[:, 0])
+    order = np.argsort(-spread, kind="stable")
+    chans = [(int(i), a[int(i)].copy()) for i in order[:k]]
+    stats = {"mean": float(flat.mean()), "std": float(flat.std()), "min": float(flat.min()),
+             "max": float(flat.max()), "zero": float(np.count_nonzero(flat == 0) / flat.size)}
+    return chans, a.mean(0), stats
 
 
 class _Tracer(TorchFunctionMode):
@@ -1053,6 +1057,22 @@ def _lock_for(model: nn.Module) -> threading.Lock:
         return lock
 
 
+def capture_trace(model: nn.Module, block_path: str, x: torch.Tensor, channels: int = 4,
+                  kind: str = "", title: str = "") -> tuple[BlockTrace, list[StepActivation]]:
+    """:func:`capture_steps`, also returning the block's trace for this input (the shapes of
+    the image actually used)."""
+    with _lock_for(model):
+        x = x.detach()
+        x_in = _block_input(model, block_path, x)
+        block = real_block_module(model, block_path)
+        trace, acts = _trace(block, x_in, kind, title or block_path, summarise=True)
+    result = []
+    for step, (chans, mean_map, stats) in zip(trace.steps, acts):
+        result.append(StepActivation(step.index, step.name, step.branch, step.output_shape,
+                                     chans[:channels], mean_map, stats))
+    return trace, result
+
+
 def capture_steps(model: nn.Module, block_path: str, x: torch.Tensor, channels: int = 4
                   ) -> list[StepActivation]:
     """Run ``model`` on ``x`` up to and through the block ``block_path`` (and no further) and
@@ -1060,22 +1080,16 @@ def capture_steps(model: nn.Module, block_path: str, x: torch.Tensor, channels: 
     and statistics. The model is used read-only: hooks exist only inside this call (removed in
     ``finally``, even when a step raises), under a lock beside the model, and act only in the
     calling thread; no mode change, no gradients."""
-    with _lock_for(model):
-        x = x.detach()
-        x_in = _block_input(model, block_path, x)
-        block = real_block_module(model, block_path)
-        trace, acts = _trace(block, x_in, "", block_path, summarise=True)
-    result = []
-    for step, (chans, mean_map, stats) in zip(trace.steps, acts):
-        result.append(StepActivation(step.index, step.name, step.branch, step.output_shape,
-                                     chans[:channels], mean_map, stats))
-    return result
+    return capture_trace(model, block_path, x, channels)[1]
 
 
-def capture_image(loaded: Any, block_path: str, image) -> list[StepActivation]:
-    """:func:`capture_steps` for a PIL image and anything with ``.model`` and ``.preprocess``
+def capture_image(loaded: Any, block_path: str, image, kind: str = ""
+                  ) -> tuple[BlockTrace, list[StepActivation]]:
+    """:func:`capture_trace` for a PIL image and anything with ``.model`` and ``.preprocess``
     (a ``LoadedModel``, or :func:`external_model`'s result)."""
-    return capture_steps(loaded.model, block_path, loaded.preprocess(image))
+    x = loaded.preprocess(image)
+    return capture_trace(loaded.model, block_path, x, kind=kind,
+                         title=f"{getattr(loaded, 'name', '')}.{block_path}")
 
 
 @dataclass
