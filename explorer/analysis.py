@@ -111,7 +111,11 @@ class LayerInfo:
     jump_hw: tuple[float, float] | None
     start_hw: tuple[float, float] | None  # centre of the first unit's field, input pixels
     rf_global: bool  # output units see the whole input (after global pooling / flatten)
-    inputs_from: tuple[int, ...]  # indices of the leaf rows whose outputs feed it; -1 = input
+    # Indices of the leaf rows whose outputs reach this call's inputs through functional ops
+    # only (torch.cat, +, flatten, ...); -1 is the input image. A merge without a module of its
+    # own shows as several sources, and chained ones accumulate: after two identity shortcuts
+    # in a row (x + f(x), then + g(...)) the sources are f's and g's last leaves and x's.
+    inputs_from: tuple[int, ...]
 
     @property
     def flops(self) -> int:
@@ -834,9 +838,19 @@ def _assemble(model, modules, name, size, spec, tracer: _Tracer) -> ModelAnalysi
     layers = tuple(_layer(r) for r in raw)
     stages = _stages(layers, ends)
 
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    frozen = sum(p.numel() for p in model.parameters() if not p.requires_grad)
-    stats = sum(b.numel() for n, b in model.named_buffers() if n.rsplit(".", 1)[-1] in _STAT_BUFFERS)
+    # one walk over the modules (each parameters()/buffers() call walks them all again)
+    params: dict[int, torch.Tensor] = {}
+    buffers: dict[int, tuple[str, torch.Tensor]] = {}
+    for _, m in modules:
+        for p in m._parameters.values():
+            if p is not None:
+                params.setdefault(id(p), p)
+        for bname, b in m._buffers.items():
+            if b is not None:
+                buffers.setdefault(id(b), (bname, b))
+    trainable = sum(p.numel() for p in params.values() if p.requires_grad)
+    frozen = sum(p.numel() for p in params.values() if not p.requires_grad)
+    stats = sum(b.numel() for n, b in buffers.values() if n in _STAT_BUFFERS)
     called = {id(r["module"]) for r in raw}
     unused = []
     params_unused = 0
@@ -852,8 +866,8 @@ def _assemble(model, modules, name, size, spec, tracer: _Tracer) -> ModelAnalysi
         name=name, input_size=tuple(size), layers=layers, stages=stages,
         params_total=trainable + frozen + stats, params_trainable=trainable,
         params_non_trainable=frozen + stats,
-        params_pytorch=sum(p.numel() for p in model.parameters()),
-        buffers=sum(b.numel() for b in model.buffers()),
+        params_pytorch=trainable + frozen,
+        buffers=sum(b.numel() for _, b in buffers.values()),
         macs=raw[0]["macs"] if raw else 0,
         activations=sum(r.activations for r in layers if r.is_leaf),
         unused_modules=tuple(unused), params_unused=params_unused,
