@@ -511,10 +511,46 @@ def reproduction_rows(assets: str | Path = ASSETS) -> list[dict]:
             "reported test acc. %": ref["test_accuracy"],
             "our test acc. %": acc,
             "difference (points)": None if acc is None else round(acc - ref["test_accuracy"], 2),
-            "our epochs": card.get("epochs_completed"),
+            "our recipe": _recipe_text(card),
             "reported by": ref["source"],
         })
     return rows
+
+
+def reproduction_table(assets: str | Path = ASSETS) -> dict[str, dict[str, str]]:
+    """:func:`reproduction_rows` as display text, one column per model (for a narrow page)."""
+    def num(v):
+        return "—" if v is None else f"{v:,}"
+
+    def pct(v):
+        return "—" if v is None else f"{v:.2f} %"
+
+    out = {}
+    for r in reproduction_rows(assets):
+        diff = r["difference (points)"]
+        out[r["model"]] = {
+            "network": r["what"],
+            "parameters, reported (Keras)": num(r["reported params (Keras)"]),
+            "parameters, ours (Keras / PyTorch)":
+                f"{num(r['our params (Keras)'])} / {num(r['our params (PyTorch)'])}",
+            "test accuracy, reported": pct(r["reported test acc. %"]),
+            "test accuracy, ours": pct(r["our test acc. %"]) + (
+                "" if diff is None else f" ({diff:+.2f} points)"),
+            "our recipe": r["our recipe"] or "not trained yet",
+            "reported by": r["reported by"],
+        }
+    return out
+
+
+def _recipe_text(card: dict) -> str | None:
+    if not card:
+        return None
+    recipe = card.get("recipe", {})
+    steps = recipe.get("lr_steps") or []
+    lr = f"lr {recipe.get('lr', 1e-3):g}" + (
+        " → " + " → ".join(f"{v:g} (epoch {e})" for e, v in steps) if steps else "")
+    return (f"Adam, batch {recipe.get('batch_size', 64)}, {lr}, "
+            f"{card.get('epochs_completed')} epochs")
 
 
 def history_long(history: list[dict]) -> list[dict]:

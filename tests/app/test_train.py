@@ -19,18 +19,23 @@ def app():
 
 
 def test_reproduction_table_shows_the_seed_figures_beside_the_cards(app):
-    table = app.dataframe[0].value
-    by_model = table.set_index("model")
-    # The source's figures (REFERENCE.md), not the code's own constants read back.
-    assert by_model.loc["mnist_plain", "reported params (Keras)"] == 78_602
-    assert by_model.loc["mnist_bn_dropout", "reported test acc. %"] == 99.09
-    assert by_model.loc["mnist_nin", "reported params (Keras)"] == 31_850
-    assert by_model.loc["lenet5", "reported test acc. %"] == 99.2
+    table = app.table[0].value  # one column per model, one row per figure
+    # The source's figures (REFERENCE.md), written out here rather than read from the code.
+    assert table.loc["parameters, reported (Keras)", "mnist_plain"] == "78,602"
+    assert table.loc["parameters, reported (Keras)", "mnist_bn_dropout"] == "79,114"
+    assert table.loc["parameters, reported (Keras)", "mnist_nin"] == "31,850"
+    assert table.loc["parameters, reported (Keras)", "lenet5"] == "61,706"
+    assert table.loc["test accuracy, reported", "mnist_plain"] == "98.63 %"
+    assert table.loc["test accuracy, reported", "mnist_bn_dropout"] == "99.09 %"
+    assert table.loc["test accuracy, reported", "mnist_nin"] == "98.87 %"
+    assert table.loc["test accuracy, reported", "lenet5"] == "99.20 %"
+    pytorch = {"mnist_plain": 78_602, "mnist_bn_dropout": 78_858, "mnist_nin": 31_658, "lenet5": 61_706}
     for name in train.TRAINABLE_MODELS:
         card = train.load_card(name)
         assert card is not None, f"assets/{name}.json is missing"
-        assert by_model.loc[name, "our test acc. %"] == card["test_accuracy"]
-        assert by_model.loc[name, "our params (Keras)"] == train.SEED_REPORTED[name]["params"]
+        assert table.loc["test accuracy, ours", name].startswith(f"{card['test_accuracy']:.2f} %")
+        ours = table.loc["parameters, ours (Keras / PyTorch)", name]
+        assert ours == f"{table.loc['parameters, reported (Keras)', name]} / {pytorch[name]:,}"
 
 
 def test_one_epoch_on_a_tiny_subset_lands_in_session_state(app):
@@ -73,6 +78,6 @@ def test_a_sample_digit_is_read_by_the_trained_models(app):
     app.radio(key="train_input_mode").set_value("Photo or sample").run()
     app.selectbox(key="train_digit_sample").set_value("MNIST digit 7").run()
     assert not app.exception, app.exception
-    table = app.dataframe[1].value
+    table = app.dataframe[0].value
     assert list(table["model"]) == list(train.TRAINABLE_MODELS)
     assert (table["reads"] == "7").all(), table

@@ -62,3 +62,27 @@ def test_upload_a_photographed_digit(page, app_url, tmp_path):
     no_exception(page)
     expect(page.get_by_text("What the networks see (28×28)")).to_be_visible(timeout=30_000)
     shot(page, "train-upload")
+
+
+def test_train_a_small_run_and_see_the_curves(page, app_url):
+    open_page(page, app_url, "train")
+    shot(page, "train-top", full_page=False)
+    page.get_by_test_id("stNumberInput").filter(has_text="Training images").locator("input").fill("600")
+    page.keyboard.press("Enter")
+    wait_idle(page)
+    slider = page.get_by_test_id("stSlider").filter(has_text="Epochs").get_by_role("slider")
+    slider.focus()
+    for _ in range(3):  # 5 -> 2 epochs
+        page.keyboard.press("ArrowLeft")
+    wait_idle(page)
+    page.get_by_role("button", name="Train", exact=True).click()
+    success = page.get_by_test_id("stAlertContentSuccess")
+    expect(success).to_contain_text("after 2 of 2 epochs on 540 training images", timeout=120_000)
+    wait_idle(page)
+    no_exception(page)
+    charts = page.get_by_test_id("stVegaLiteChart")
+    expect(charts).to_have_count(2)
+    charts.first.scroll_into_view_if_needed()
+    page.mouse.wheel(0, 200)
+    page.wait_for_timeout(500)
+    shot(page, "train-curves", full_page=False)
