@@ -278,10 +278,15 @@ def _is_inplace_same_shape(func) -> bool:
 
 
 def _build_meta(name: str) -> nn.Module:
+    """The zoo model on the meta device. Every builder in the zoo works there; should a future
+    one call an op that has no meta kernel, build it for real once and keep only a meta copy."""
     from . import zoo
 
-    with torch.device("meta"), _MetaShortcuts():
-        return zoo.build(name)
+    try:
+        with torch.device("meta"), _MetaShortcuts():
+            return zoo.build(name)
+    except (NotImplementedError, RuntimeError):
+        return _meta_copy(zoo.build(name))
 
 
 def _meta_copy(module: nn.Module) -> nn.Module:
@@ -772,6 +777,10 @@ def _size_error(name, size, spec, tracer: _Tracer, err: Exception) -> AnalysisEr
     where = f"{row['name'] or name} ({row['type']})"
     shape = row["input_shapes"][0] if row["input_shapes"] else None
     k, s = _attr(module, "kernel_size"), _attr(module, "stride")
+    if isinstance(module, nn.modules.conv._ConvNd) and shape is not None and len(shape) > 1 \
+            and shape[1] != module.in_channels:
+        return AnalysisError(f"{name} cannot take {_fmt_size(size)} input: {where} expects "
+                             f"{module.in_channels} input channels, gets {shape[1]}")
     if shape is not None and len(shape) == 4 and k is not None and not isinstance(
             row["padding"], str):
         p = row["padding"] or (0, 0)
@@ -788,7 +797,8 @@ def _size_error(name, size, spec, tracer: _Tracer, err: Exception) -> AnalysisEr
                     if spec is not None and spec.min_size else
                     f"{name} cannot take {_fmt_size(size)} input")
             return AnalysisError(
-                f"{need}: after {steps} downsampling steps {size[1]}×{size[2]} becomes "
+                f"{need}: after {steps} downsampling step{'s' * (steps != 1)} "
+                f"{size[1]}×{size[2]} becomes "
                 f"{out[0]}×{out[1]} at {where}")
     got = f" on a {_fmt_size(shape[1:])} input" if shape else ""
     return AnalysisError(f"{name} cannot take {_fmt_size(size)} input: {where} fails{got}: {msg}")

@@ -283,6 +283,16 @@ def test_impossible_input_sizes_raise_analysis_error(name, size, needle):
     assert "\n" not in str(info.value)
 
 
+def test_a_module_that_cannot_take_the_input_says_where():
+    net = nn.Sequential(conv(1, 2), nn.MaxPool2d(2), conv(2, 2))
+    with pytest.raises(AnalysisError, match="after 1 downsampling step 5×5 becomes 0×0 at 2"):
+        analyze(net, (1, 5, 5))
+    with pytest.raises(AnalysisError, match=r"0 \(Conv2d\) expects 1 input channels, gets 3"):
+        analyze(net, (3, 8, 8))
+    with pytest.raises(AnalysisError, match="input_size"):
+        analyze(net)
+
+
 def test_unknown_name_raises_the_zoos_error():
     with pytest.raises(zoo.UnknownModelError, match="unknown model 'resnet5'"):
         analyze("resnet5")
