@@ -39,12 +39,21 @@ def _layer_label(name: str, path: str) -> str:
     stage = {p: s for s, p in features.stage_layers(name).items()}.get(path)
     parts = [path]
     if shape:
-        parts.append(" × ".join(map(str, shape)))
+        parts.append("×".join(map(str, shape)))
     if stage:
         parts.append(f"stage /{stage}")
     elif jump:
         parts.append(f"/{jump:g}")
     return " · ".join(parts)
+
+
+def _weights_badge(source) -> str:
+    """One line per column (the full label is in the tooltip), so the columns line up."""
+    short = {"package": "genuine ImageNet weights", "torchvision": "torchvision ImageNet weights",
+             "trained": "trained by this project", "upload": "your checkpoint",
+             "session": "trained in this session", "random": "random weights"}
+    text = short.get(source.source, source.source)
+    return f":material/warning: {text}" if source.is_random else f":material/verified: {text}"
 
 
 def _init_from_url() -> None:
@@ -107,8 +116,9 @@ def _cka_chart(result: dict, debiased: bool) -> alt.Chart:
     df = pd.DataFrame(rows)
     base = alt.Chart(df).encode(
         x=alt.X("B:N", sort=result["labels_b"], title=f"{result['b']} (B)",
-                axis=alt.Axis(labelAngle=-30)),
-        y=alt.Y("A:N", sort=result["labels_a"], title=f"{result['a']} (A)"),
+                axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=200)),
+        y=alt.Y("A:N", sort=result["labels_a"], title=f"{result['a']} (A)",
+                axis=alt.Axis(labelOverlap=False, labelLimit=200)),
         tooltip=[alt.Tooltip("A:N", title=f"{result['a']} layer"),
                  alt.Tooltip("B:N", title=f"{result['b']} layer"),
                  alt.Tooltip("CKA:Q", format=".3f")],
@@ -120,8 +130,8 @@ def _cka_chart(result: dict, debiased: bool) -> alt.Chart:
     text = base.mark_text(fontSize=13).encode(
         text=alt.Text("CKA:Q", format=".2f"),
         color=alt.condition("datum.CKA > 0.6", alt.value("black"), alt.value("white")))
-    size = 70 * max(len(result["labels_a"]), len(result["labels_b"]))
-    return (heat + text).properties(width=max(300, size), height=max(240, size - 40))
+    return (heat + text).properties(width=80 * len(result["labels_b"]),
+                                    height=56 * len(result["labels_a"]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -157,13 +167,15 @@ if random_nets:
                "machine, so their feature maps show what the architecture does to the image, "
                "not features learned from ImageNet. EfficientNet-Lite0 has genuine weights offline.",
                icon=":material/warning:")
-if picked is None or len(names) < 2:
+if len(names) < 2:
     st.stop()
-picture, picture_name = picked
 
 strides = features.stride_options(names)
-if st.session_state.get("compare_stride") not in strides:
+if "compare_stride" not in st.session_state:
     st.session_state["compare_stride"] = 8 if 8 in strides else strides[len(strides) // 2]
+elif st.session_state["compare_stride"] not in strides:  # the networks changed
+    st.session_state["compare_stride"] = strides[
+        min(range(len(strides)), key=lambda i: abs(strides[i] - st.session_state["compare_stride"]))]
 controls = st.columns([3, 2, 2])
 with controls[0]:
     stride = st.select_slider(
@@ -183,11 +195,14 @@ st.query_params["stride"] = str(stride)
 
 matched = features.matched_layers(names, stride)
 columns = st.columns(len(names))
-for col, name in zip(columns, names):
+if picked is None:
+    st.info("Choose an image above (a sample, an upload or the camera) to see each network's "
+            "feature maps.")
+for col, name in zip(columns, names if picked is not None else []):
     with col:
         st.subheader(name)
         source = loaded[name]
-        st.caption(("⚠️ " if source.is_random else "") + f"Weights: {source.label}")
+        st.caption(_weights_badge(source), help=source.label)
         try:
             options = list(_feature_maps(name))
         except Exception as exc:
@@ -201,7 +216,7 @@ for col, name in zip(columns, names):
         path = st.selectbox("Layer", options, index=options.index(default),
                             key=f"compare_layer_{name}_{stride}",
                             format_func=lambda p, n=name: _layer_label(n, p))
-        _network_column(name, path, picture, n_channels, scaling)
+        _network_column(name, path, picked[0], n_channels, scaling)
 
 # --------------------------------------------------------------------------------------------
 
@@ -241,8 +256,10 @@ with opts[2]:
 
 cka_images = _cka_images(which, views)
 if cka_images is not None:
-    st.caption(f"{len(cka_images)} images × 2 networks, every stage of each. On a CPU this takes "
-               "from seconds (small networks) to a few minutes (VGG-16 with many images).")
+    passes = (f"{len(cka_images)} images through {net_a}, one forward pass each" if net_a == net_b
+              else f"{len(cka_images)} images through {net_a} and {net_b}")
+    st.caption(f"{passes}, every stage captured at once. On a CPU this takes from seconds "
+               "(small networks) to a few minutes (VGG-16 with many images).")
     if st.button("Compute CKA", type="primary", key="cka_run"):
         pair = [net_a, net_b]
         layers = {n: features.stage_layers(n) for n in pair}
@@ -259,6 +276,7 @@ if cka_images is not None:
                 "labels_a": [f"/{s} {p}" for s, p in layers[net_a].items()],
                 "labels_b": [f"/{s} {p}" for s, p in layers[net_b].items()],
                 "biased": acc.result(False), "debiased": acc.result(True),
+                "channels": max(acc.dims_a + acc.dims_b),
                 "random": [n for n, m in zip(pair, models) if m.is_random],
             }
             bar.empty()
@@ -276,6 +294,13 @@ if result:
         notes.append("A network against itself: the diagonal is 1 by definition; how fast "
                      "similarity falls off the diagonal shows how much each stage changes the "
                      "representation.")
+    if debiased:
+        notes.append("Debiased: unbiased HSIC, so unrelated layers score near 0 even with few "
+                     "images; values slightly below 0 are noise.")
+    elif result["n"] < result["channels"]:
+        notes.append(f"With {result['n']} images and up to {result['channels']} channels per "
+                     "layer, plain CKA is pulled towards 1 for every pair; switch on the "
+                     "debiased estimator to see which similarities are real.")
     if result["random"]:
         notes.append(f"{', '.join(result['random'])} had random weights: similarity then "
                      "reflects architecture and image statistics, not learning.")

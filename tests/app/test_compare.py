@@ -38,11 +38,12 @@ def test_one_column_per_network_with_pictures_stats_and_download(at):
 
 
 def test_random_weights_are_named_and_genuine_ones_are_not(at):
-    weights = {s: c.value for s, c in zip(SMALL, [c for c in at.caption
-                                                  if "Weights:" in c.value])}
-    assert "Genuine ImageNet weights" in weights["efficientnet_lite0"]
-    random = [n for n, text in weights.items() if "Random" in text]
-    assert all(text.startswith("⚠️") == (n in random) for n, text in weights.items())
+    badges = [c for c in at.caption if c.value.startswith(":material/")]
+    weights = {n: c.value for n, c in zip(SMALL, badges)}
+    assert weights["efficientnet_lite0"] == ":material/verified: genuine ImageNet weights"
+    assert "Genuine ImageNet weights" in badges[2].help  # the full label, as a tooltip
+    random = [n for n, text in weights.items() if text == ":material/warning: random weights"]
+    assert all(("warning" in text) == (n in random) for n, text in weights.items())
     warned = " ".join(w.value for w in at.warning)
     listed = re.search(r"\*\*Random weights:\*\* (.*?) ha(?:s|ve) no", warned)
     assert sorted(listed.group(1).split(", ") if listed else []) == sorted(random)
@@ -61,7 +62,7 @@ def test_the_depth_control_moves_every_network(at):
 
 def test_any_layer_can_be_chosen_per_network(at):
     box = at.selectbox(key="compare_layer_resnet18_16")
-    assert any(o.startswith("layer1.0.conv1 · 64 × 56 × 56") for o in box.options)
+    assert any(o.startswith("layer1.0.conv1 · 64×56×56") for o in box.options)
     box.set_value("layer1.0.conv1").run()
     assert not at.exception
     assert _shapes(at)[0] == "64 × 56 × 56"
@@ -88,9 +89,11 @@ def test_cka_of_a_network_with_itself_has_a_unit_diagonal(at):
     assert result["labels_a"][0].startswith("/2 ")
     assert any("efficientnet_lite0 vs efficientnet_lite0, 8 images" in s.value
                for s in at.subheader)
-    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert at.get("arrow_vega_lite_chart")
+    assert any("pulled towards 1" in c.value for c in at.caption)  # 8 images, 1280 channels
     at.toggle(key="cka_debiased").set_value(True).run()
     assert any("(debiased)" in s.value for s in at.subheader)
+    assert not any("pulled towards 1" in c.value for c in at.caption)
 
 
 def test_fewer_than_two_networks_asks_for_more(at):
