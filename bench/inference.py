@@ -1,0 +1,143 @@
+"""How much the Inference page's code costs over the bare model, as ratios measured in one run.
+
+    .venv/bin/python bench/inference.py [--model efficientnet_lite0] [--repeats 7] [--device cpu]
+
+1. prediction: ``explorer.inference.predict`` (what the page and the CLI call: transfer,
+   channels-last + autocast on CUDA, softmax, top-k, copy back) vs a bare ``model(x)`` under
+   ``inference_mode`` on the same preprocessed input. Goal ≤ 1.10×.
+2. Grad-CAM: ``explorer.attribution.explain(..., "gradcam")`` (module copy, Captum's
+   LayerGradCam, upsampling) vs one forward + backward to the input. Goal ≤ 1.5×.
+3. Integrated Gradients, 50 steps: ``explain`` with its internal batching vs Captum's default
+   (all 50 scaled images in one batch), plus peak GPU memory on CUDA.
+
+Timings are medians over ``--repeats`` runs, the two sides of each ratio interleaved so that
+load from other processes hits both alike. Runs on every available device (CPU, and CUDA when
+there is one) unless ``--device`` names one.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from explorer import attribution, inference  # noqa: E402
+from explorer.images import load_image  # noqa: E402
+from explorer.weights import load_model  # noqa: E402
+
+PHOTO = ROOT.parent / "shared" / "data" / "imagenet-samples" / "n01440764_tench.JPEG"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def interleaved(a, b, repeats: int, device: torch.device, warmup: int = 2):
+    """Median seconds of ``a()`` and ``b()``, run alternately."""
+    for _ in range(warmup):
+        a(), b()
+    ta, tb = [], []
+    for _ in range(repeats):
+        for fn, times in ((a, ta), (b, tb)):
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times.append(time.perf_counter() - t0)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def bench(model_name: str, device: torch.device, repeats: int) -> None:
+    loaded = load_model(model_name)
+    x = loaded.preprocess(load_image(PHOTO))
+    model = inference.model_on(loaded.model, device)
+    # The bare baseline: the same weights, fp32, input already on the device.
+    x_dev = x.to(device)
+    target = inference.predict(loaded, x, device=device).indices[0]
+    print(f"\n== {model_name} ({loaded.source} weights), input {tuple(x.shape)}, device "
+          f"{device} ({inference.device_info() if device.type != 'cpu' else f'{torch.get_num_threads()} threads'})")
+
+    def bare_forward():
+        with torch.inference_mode():
+            inference.logits_of(model(x_dev))
+
+    def page_predict():
+        inference.predict(loaded, x, topk=5, device=device)
+
+    t_page, t_bare = interleaved(page_predict, bare_forward, repeats, device)
+    print(f"prediction   page path {t_page * 1e3:8.2f} ms | bare model(x) {t_bare * 1e3:8.2f} ms "
+          f"| ratio {t_page / t_bare:5.2f}×  (goal ≤ 1.10×)")
+
+    def forward_backward():
+        xi = x_dev.clone().requires_grad_(True)
+        out = inference.logits_of(model(xi))
+        torch.autograd.grad(out[0, target], xi)
+
+    def gradcam():
+        attribution.explain(loaded, x, "gradcam", target=target, device=device)
+
+    t_cam, t_fb = interleaved(gradcam, forward_backward, repeats, device)
+    print(f"Grad-CAM     explain   {t_cam * 1e3:8.2f} ms | forward+backward {t_fb * 1e3:8.2f} ms "
+          f"| ratio {t_cam / t_fb:5.2f}×  (goal ≤ 1.5×)")
+
+    from captum.attr import IntegratedGradients
+
+    forward = lambda inp: inference.logits_of(model(inp))  # noqa: E731
+    peaks = {}
+
+    def ours():
+        _reset_peak(device)
+        attribution.explain(loaded, x, "integrated_gradients", target=target, n_steps=50,
+                            device=device)
+        peaks["ours"] = _peak(device)
+
+    def captum_default():
+        _reset_peak(device)
+        xi = x_dev.clone().requires_grad_(True)
+        IntegratedGradients(forward).attribute(xi, baselines=torch.zeros_like(xi),
+                                               target=target, n_steps=50)
+        peaks["captum"] = _peak(device)
+
+    ig_repeats = max(2, repeats // 3)
+    t_ours, t_captum = interleaved(ours, captum_default, ig_repeats, device, warmup=1)
+    batch = attribution._ig_batch(device)
+    mem = (f" | peak GPU memory {peaks['ours'] / 2**20:.0f} MiB vs {peaks['captum'] / 2**20:.0f} MiB"
+           if device.type == "cuda" else "")
+    print(f"IG, 50 steps ours (batch {batch}) {t_ours:7.2f} s | Captum default (batch 50) "
+          f"{t_captum:7.2f} s | ratio {t_ours / t_captum:5.2f}×{mem}")
+
+
+def _reset_peak(device):
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def _peak(device):
+    return torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append",
+                        help="zoo model (repeatable); default efficientnet_lite0")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--device", action="append", help="cpu / cuda (repeatable)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = [torch.device(d) for d in (args.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])))]
+    for device in devices:
+        for name in args.model or ["efficientnet_lite0"]:
+            bench(name, device, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
