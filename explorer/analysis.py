@@ -554,7 +554,8 @@ class _Tracer(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         packet = func.overloadpacket
-        if packet is aten.native_batch_norm or packet is aten._native_batch_norm_legit_no_training:
+        if (packet is aten.native_batch_norm or packet is aten._native_batch_norm_legit_no_training) \
+                and (args[1] is None or args[0].shape[1] == args[1].shape[0]):
             x = args[0]  # the meta kernel is slow Python; the shapes are obvious
             out = (torch.empty(x.shape, dtype=x.dtype, device="meta"),
                    torch.empty((0,), device="meta"), torch.empty((0,), device="meta"))
