@@ -89,7 +89,7 @@ def test_cka_of_a_network_with_itself_has_a_unit_diagonal(at):
     assert result["labels_a"][0].startswith("/2 ")
     assert any("efficientnet_lite0 vs efficientnet_lite0, 8 images" in s.value
                for s in at.subheader)
-    assert at.get("arrow_vega_lite_chart")
+    assert at.get("vega_lite_chart")
     assert any("pulled towards 1" in c.value for c in at.caption)  # 8 images, 1280 channels
     at.toggle(key="cka_debiased").set_value(True).run()
     assert any("(debiased)" in s.value for s in at.subheader)
