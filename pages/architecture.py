@@ -83,7 +83,7 @@ except AnalysisError as err:
     analysis = _analysis(name, size)
 
 with st.container(border=True):
-    st.subheader(f"{name} · {spec.family}, {spec.year}")
+    st.markdown(f"#### {name} · {spec.family}, {spec.year}")
     st.write(spec.description)
     top1 = (f"Published ImageNet top-1 of the pretrained weights: **{spec.published_top1:.1f} %**."
             if spec.published_top1 is not None else
@@ -93,7 +93,7 @@ with st.container(border=True):
                f"{spec.num_classes} classes ({spec.dataset})")
 
 t = charts.totals(analysis)
-cols = st.columns(5)
+cols = st.columns([1.4, 1.4, 1, 0.6, 1])  # room for VGG's 138,357,544
 cols[0].metric("Parameters (Keras)", f"{t['params']:,}",
                help=f"Keras's count: trainable ({t['params_trainable']:,}) + non-trainable "
                     f"({t['params_non_trainable']:,}: batch norm's running mean and variance).")
@@ -147,7 +147,10 @@ st.subheader("Layers")
 f1, f2, f3 = st.columns([1, 2, 2])
 with f1:
     table_level = st.selectbox("Rows", list(charts.TABLE_LEVELS), key="arch_rows",
-                               format_func=charts.TABLE_LEVELS.get)
+                               format_func=charts.TABLE_LEVELS.get,
+                               help="Every layer: the leaf modules, whose numbers add up to "
+                                    "the totals. Blocks: one row per block. Tree: every "
+                                    "module, containers indented above their contents.")
 table = _table(name, size, table_level)
 with f2:
     every_type = sorted(_table(name, size, "all")["type"].unique())

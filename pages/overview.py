@@ -51,9 +51,10 @@ st.write("Two decades of CNNs: networks grew deeper and more accurate, then lear
          "depthwise-separable convolutions). Click a column header to sort.")
 table = _zoo_table()
 st.dataframe(
-    table.drop(columns=["params (M)"]), hide_index=True,
+    table.drop(columns=["params (M)", "GMACs"]), hide_index=True,
+    height=35 * (len(table) + 1) + 3,  # every network at once, no inner scrolling
     column_config={
-        "model": st.column_config.TextColumn(pinned=True),
+        "model": st.column_config.TextColumn(pinned=True, width="medium"),
         "year": st.column_config.NumberColumn(format="%d"),
         "depth": st.column_config.NumberColumn(
             help="Convolution and linear layers on the longest path from input to output."),
@@ -63,9 +64,9 @@ st.dataframe(
         "params (Keras)": st.column_config.NumberColumn(
             format="localized", help="Keras's count: trainable parameters + batch norm's "
                                      "running mean and variance (non-trainable)."),
-        "GMACs": st.column_config.NumberColumn(
-            format="%.3f", help="Multiply-accumulates (conv + linear) for one image at the "
-                                "network's native input size, in billions."),
+        "MACs": st.column_config.NumberColumn(
+            format="localized", help="Multiply-accumulates of conv and linear layers for one "
+                                     "image at the network's native input size."),
         "receptive field": st.column_config.NumberColumn(
             help="Input pixels (per side) one unit sees at the end of the feature extractor."),
         "top-1 (%)": st.column_config.NumberColumn(

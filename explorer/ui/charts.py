@@ -48,9 +48,9 @@ def _kind_label(r) -> str:
 
 
 TABLE_LEVELS = {
-    "layer": "layers (every leaf module)",
-    "block": "blocks (and layers outside blocks)",
-    "all": "tree (containers and leaves)",
+    "layer": "every layer",
+    "block": "blocks",
+    "all": "tree (all modules)",
 }
 
 
@@ -225,6 +225,7 @@ def zoo_row(spec, analysis) -> dict:
         "params": t["params_pytorch"],
         "params (Keras)": t["params"],
         "params (M)": t["params_pytorch"] / 1e6,
+        "MACs": t["macs"],
         "GMACs": t["macs"] / 1e9,
         "receptive field": t["receptive_field"],
         "top-1 (%)": spec.published_top1,
