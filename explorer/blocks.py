@@ -1133,7 +1133,7 @@ def branch_stats(trace: BlockTrace, acts: list[StepActivation]) -> list[dict[str
         if a is None:
             continue
         rows.append({"branch": label, "output of step": f"{last.index + 1}. {last.name}",
-                     "shape": fmt_shape(a.shape), **{k: round(v, 4) for k, v in a.stats.items()}})
+                     "shape": fmt_shape(a.shape), **a.stats})
     return rows
 
 
@@ -1149,7 +1149,7 @@ def block_dot(trace: BlockTrace, current: int | None = None) -> str:
     """The block as a DOT graph: one node per step, edges = real data flow, branches boxed,
     steps already executed shaded and the ``current`` step highlighted."""
     lines = ["digraph block {", "  rankdir=TB; nodesep=0.25; ranksep=0.3;",
-             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=10, '
+             '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=12, '
              'fillcolor="white", color="#555555", height=0.3];',
              '  edge [color="#777777", arrowsize=0.6];',
              f'  input [label={_q("input " + fmt_shape(trace.input_shape))}, shape=oval, '
@@ -1183,7 +1183,9 @@ def block_dot(trace: BlockTrace, current: int | None = None) -> str:
     for s in trace.steps:
         srcs = s.inputs or ([-1] if s.index == 0 else [])
         for i in dict.fromkeys(srcs):
-            lines.append(f"  {'input' if i < 0 else f's{i}'} -> s{s.index};")
+            label = ' [label="identity", fontsize=10, fontname="Helvetica"]' if (
+                i < 0 and s.op == "add") else ""
+            lines.append(f"  {'input' if i < 0 else f's{i}'} -> s{s.index}{label};")
     if trace.steps:
         lines.append(f'  output [label={_q("output " + fmt_shape(trace.output_shape))}, '
                      'shape=oval, fillcolor="#eeeeee"];')
@@ -1254,7 +1256,7 @@ def _macs_chain(convs: Sequence[nn.Conv2d], shape: tuple[int, int, int]) -> list
 
 
 def _yi(n: int) -> str:
-    """Seed 000 writes large counts in 亿 (10^8)."""
+    """Seed 000 writes large counts in 亿 (yi, 10^8)."""
     return f"{n / 1e8:.2g} 亿"
 
 
@@ -1265,7 +1267,7 @@ def cost_inception_reduction() -> Cost:
     return Cost("1×1 reduction before a 5×5 convolution (Inception)", "multiplications",
                 "5×5 conv, 28×28×192 → 28×28×32", sum(naive),
                 "1×1 conv to 16 channels, then 5×5 conv to 32", sum(parts), parts,
-                f"seed 000: {_yi(sum(naive))} vs {_yi(sum(parts))}",
+                f"seed 000: {_yi(sum(naive))} vs {_yi(sum(parts))} (亿 = 10⁸)",
                 "(28·28·32)·(5·5·192) vs (28·28·16)·(1·1·192) + (28·28·32)·(5·5·16)")
 
 
@@ -1386,7 +1388,7 @@ _COSTS: dict[str, list[Callable[[], Cost]]] = {
     "depthwise_separable": [cost_depthwise],
     "xception": [cost_depthwise],
     "inverted_residual": [cost_depthwise],
-    "aspp": [cost_aspp, partial(cost_aspp, 24), partial(cost_aspp, 36)],
+    "aspp": [cost_aspp, partial(cost_aspp, 36)],
 }
 
 

@@ -114,6 +114,8 @@ def _show_step(step: blocks.Step, n: int) -> None:
     if step.merge_text:
         st.info(step.merge_text)
     inputs = " + ".join(blocks.fmt_shape(s) for s in step.input_shapes) or "—"
+    if len(step.input_shapes) > 2:
+        inputs = f"{len(step.input_shapes)} tensors (above)"
     st.markdown("| input | output | parameters | MACs |\n|---|---|---:|---:|\n"
                 f"| {inputs} | {blocks.fmt_shape(step.output_shape)} | "
                 f"{blocks.fmt_int(step.params)} | {blocks.fmt_int(step.macs)} |")
@@ -130,9 +132,9 @@ def _show_activations(step: blocks.Step, act: blocks.StepActivation, trace, acts
     st.markdown(f"mean **{s['mean']:.3g}** · std **{s['std']:.3g}** · min **{s['min']:.3g}** · "
                 f"max **{s['max']:.3g}** · exact zeros **{s['zero']:.1%}**")
     st.markdown("**Per-branch statistics** (each branch's output)")
-    rows = [{"branch": r["branch"], "shape": r["shape"], "mean": r["mean"], "std": r["std"],
-             "min": r["min"], "max": r["max"], "zeros": f"{r['zero']:.1%}"}
-            for r in blocks.branch_stats(trace, acts)]
+    rows = [{"branch": r["branch"], "shape": r["shape"],
+             **{k: f"{r[k]:.3g}" for k in ("mean", "std", "min", "max")},
+             "zeros": f"{r['zero']:.1%}"} for r in blocks.branch_stats(trace, acts)]
     st.dataframe(rows, hide_index=True)
 
 
@@ -226,11 +228,11 @@ n = len(trace.steps)
 current = _step_controls(n, identity)
 step = trace.steps[current]
 
-left, right = st.columns([5, 6])
+left, right = st.columns([1, 1])
 with left:
     st.markdown(f"**{trace.title}** · {trace.class_name} · "
                 f"{blocks.fmt_shape(trace.input_shape)} → {blocks.fmt_shape(trace.output_shape)}")
-    st.graphviz_chart(blocks.block_dot(trace, current), width="stretch")
+    st.graphviz_chart(blocks.block_dot(trace, current))
     st.caption("Orange: this step. Blue: steps already run. Dashed boxes: branches.")
     for note in trace.notes:
         st.caption(note)
@@ -248,6 +250,6 @@ with bottom_right:
     if cls is not None:
         st.caption(f"{cls.__module__}.{cls.__qualname__}")
         st.code(_source(f"{cls.__module__}.{cls.__qualname__}", cls), language="python",
-                height=520)
+                height=520, wrap_lines=True)
 with st.expander("All steps"):
     st.dataframe(trace.to_rows(), hide_index=True)
