@@ -85,6 +85,7 @@ __all__ = [
     "branch_stats",
     "block_dot",
     "cost_panel",
+    "cost_same_shapes",
     "block_source",
     "colorize",
     "fmt_shape",
@@ -1375,6 +1376,33 @@ def cost_transition(in_ch: int = 256, out_ch: int = 128, hw: int = 56) -> Cost:
                 parts, "DenseNet paper",
                 f"Both halve the channels and the resolution: {hw}×{hw}×{in_ch} → "
                 f"{hw // 2}×{hw // 2}×{out_ch}.")
+
+
+def cost_same_shapes(trace: BlockTrace) -> Cost | None:
+    """The block against one plain convolution with the same input and output shapes, with
+    the block's largest kernel (and its stride): the naive way to get from one shape to the
+    other. MACs are compared; the parameter counts are in the note. A block may cost more than
+    the plain convolution (a dense block, an inverted residual's expansion): it buys depth,
+    non-linearity or feature reuse, not savings."""
+    if len(trace.input_shape) != 3 or len(trace.output_shape) != 3:
+        return None
+    (c_in, h_in, w_in), (c_out, h_out, _) = trace.input_shape, trace.output_shape
+    kernels = [int(s.hyper["kernel"].split("×")[0]) for s in trace.steps
+               if s.type == "Conv2d" and "kernel" in s.hyper]
+    k = max(kernels, default=1)
+    stride = max(1, round(h_in / max(h_out, 1)))
+    conv = _meta_conv(c_in, c_out, k, stride=stride, padding=k // 2)
+    naive = _macs_chain([conv], (c_in, h_in, w_in))
+    params = sum(_weights(conv))
+    return Cost(f"This block vs one plain {k}×{k} convolution with the same shapes",
+                "multiplications",
+                f"one {k}×{k} conv{f', stride {stride}' if stride > 1 else ''}, "
+                f"{fmt_shape(trace.input_shape)} → {fmt_shape(trace.output_shape)}", sum(naive),
+                f"the block ({len(trace.steps)} steps)", trace.macs_total, [trace.macs_total],
+                "computed for the block shown",
+                f"Parameters: plain conv {fmt_int(params)}, block {fmt_int(trace.params_total)}. "
+                "A block is not always cheaper than the plain convolution: what it buys may be "
+                "depth, non-linearities or feature reuse.")
 
 
 _COSTS: dict[str, list[Callable[[], Cost]]] = {

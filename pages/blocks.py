@@ -144,7 +144,8 @@ def _show_costs(kind: str, trace: blocks.BlockTrace) -> None:
     st.markdown(f"**This block**: {blocks.fmt_int(trace.params_total)} parameters, "
                 f"{blocks.fmt_int(trace.macs_total)} MACs for an input of "
                 f"{blocks.fmt_shape(trace.input_shape)} → {blocks.fmt_shape(trace.output_shape)}.")
-    for cost in _costs(kind):
+    same = blocks.cost_same_shapes(trace)
+    for cost in ([same] if same else []) + _costs(kind):
         parts = " + ".join(blocks.fmt_int(p) for p in cost.parts)
         total = f"{parts} = **{blocks.fmt_int(cost.block)}**" if len(cost.parts) > 1 else \
             f"**{blocks.fmt_int(cost.block)}**"

@@ -150,6 +150,32 @@ def test_cost_panel_reproduces_the_seed_figures_exactly():
     assert "receptive field 5" in c.naive_label and "receptive field 5" in c.block_label
 
 
+@pytest.mark.parametrize("name,path", [("googlenet", "inception3a"), ("resnet50", "layer1.0"),
+                                       ("densenet121", "features.denseblock1"),
+                                       ("mobilenet_v2", "features.3")])
+def test_block_totals_agree_with_the_per_layer_analysis(name, path):
+    """explorer.analysis counts MACs and parameters its own way: the block's steps agree."""
+    from explorer.analysis import analyze
+
+    leaves = [layer for layer in analyze(name).layers
+              if layer.is_leaf and layer.name.startswith(path + ".")]
+    trace = B.trace_real(name, path)
+    assert trace.macs_total == sum(layer.macs for layer in leaves)
+    assert trace.params_total == sum(layer.params_pytorch for layer in leaves)
+    assert [s.output_shape for s in trace.steps if s.kind == "module"] == [
+        tuple(layer.output_shape[1:]) for layer in leaves]
+
+
+def test_same_shapes_comparison_uses_a_plain_conv_at_the_blocks_shapes():
+    trace = B.trace_real("googlenet", "inception3a")
+    c = B.cost_same_shapes(trace)
+    assert c.naive == 28 * 28 * 256 * 192 * 9  # one 3×3 conv 192 -> 256 at 28×28
+    assert c.block == trace.macs_total == sum(s.macs for s in trace.steps)
+    assert "442,368" in c.note  # its weights: 192·256·9
+    c = B.cost_same_shapes(B.trace_real("resnet18", "layer2.0"))
+    assert c.naive == 28 * 28 * 128 * 64 * 9  # 3×3 stride-2 conv 64 -> 128, 56 -> 28
+
+
 def test_bad_settings_raise_a_readable_error():
     with pytest.raises(B.BlockConfigError, match="C"):
         B.build_standalone("inception_v1", c=-3)
