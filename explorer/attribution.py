@@ -409,14 +409,18 @@ def deletion_curve(loaded: "LoadedModel", x: torch.Tensor, attribution_map: np.n
 
 
 def overlay(image, heat: np.ndarray, opacity: float = 0.5, cmap: str = "jet"):
-    """Blend an H×W map in [0, 1] over a PIL image of the same size (colour map ``jet``)."""
+    """Blend an H×W map in [0, 1] over a PIL image (colour map ``jet``), each pixel's
+    opacity ``opacity × map``."""
     from PIL import Image
 
     heat = np.clip(np.asarray(heat, dtype=np.float32), 0, 1)
     base = np.asarray(image.convert("RGB").resize((heat.shape[1], heat.shape[0])),
                       dtype=np.float32) / 255
     colours = _colormap(heat, cmap)
-    out = (1 - opacity) * base + opacity * colours
+    # Colour where the map is high, the photo where it is low: a uniform blend would wash the
+    # whole photo blue and hide what the pixel-level maps point at.
+    alpha = opacity * heat[..., None]
+    out = (1 - alpha) * base + alpha * colours
     return Image.fromarray((np.clip(out, 0, 1) * 255).round().astype(np.uint8))
 
 

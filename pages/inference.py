@@ -144,22 +144,23 @@ def _attribution_section(loaded, x, view, pred, model_key, image_key) -> None:
     st.subheader("Why? Attribution maps")
     st.caption("Which input pixels move the chosen class's score. Gradient methods are fast; "
                "Occlusion re-runs the network once per covered patch.")
-    c1, c2, c3 = st.columns([2, 2, 1])
-    methods = c1.multiselect("Methods (shown side by side)", list(attribution.METHODS),
+    methods = st.multiselect("Methods (shown side by side)", list(attribution.METHODS),
                              default=DEFAULT_METHODS, format_func=attribution.METHODS.get,
                              key="inference_methods")
+    c1, c2, c3 = st.columns([2, 2, 1])
     options = [-1] + list(range(len(loaded.categories)))
-    choice = c2.selectbox(
+    choice = c1.selectbox(
         "Explain class", options, key="inference_target",
         format_func=lambda i: (f"Predicted: {pred.names[0]} (#{pred.indices[0]})" if i == -1
                                else f"#{i} {loaded.categories[i]}"))
     target = pred.indices[0] if choice == -1 else int(choice)
-    opacity = c3.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="inference_opacity")
     layer = None
     if {"gradcam", "guided_gradcam"} & set(methods):
-        layers = attribution.gradcam_layers(loaded)
-        layer = st.selectbox("Grad-CAM layer (default: the model's last feature block)", layers,
-                             key=f"inference_layer_{loaded.name}")
+        layer = c2.selectbox("Grad-CAM layer", attribution.gradcam_layers(loaded),
+                             key=f"inference_layer_{loaded.name}",
+                             help="Default: the model's last feature block. Any convolution "
+                                  "layer can be chosen; earlier layers give finer, noisier maps.")
+    opacity = c3.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="inference_opacity")
     if not methods:
         st.info("Choose one or more methods above.")
         return
@@ -227,8 +228,13 @@ def _deletion_section(loaded, x, results, target, layer, model_key, image_key) -
     st.caption("Remove the pixels the map calls most important first (set them to the mean "
                "colour) and watch the class probability. A faithful map makes it drop fast: a "
                "lower area under the curve (AUC) than a random order.")
-    method = st.selectbox("Map to test", list(results), format_func=attribution.METHODS.get,
+    c1, c2 = st.columns([1, 2])
+    method = c1.selectbox("Map to test", list(results), format_func=attribution.METHODS.get,
                           key="inference_deletion_method")
+    # 2 × 21 forward passes: seconds on a CPU, so only on request.
+    if not c2.toggle("Compute the deletion curve", key="inference_deletion_on",
+                     help="Runs the network 42 times on progressively emptied images."):
+        return
     result = results[method]
     with st.spinner("Removing pixels…"):
         curve = _deletion(model_key, image_key, method, target, result.layer, loaded, x, result.map)
@@ -279,8 +285,7 @@ with right:
                          f"{loaded.preprocess.describe}")
         st.subheader(f"Prediction: {pred.names[0]}")
         st.altair_chart(_prediction_chart(pred), width="stretch")
-        st.caption(f"Forward pass {pred.latency_ms:.1f} ms on **{pred.device}** "
-                   f"(preprocessing {pred.preprocess_ms:.1f} ms) · classes from "
+        st.caption(f"Forward pass {pred.latency_ms:.1f} ms on **{pred.device}** · classes from "
                    f"{'the weights' if loaded.source == 'torchvision' else spec.dataset} metadata")
 
 if loaded is not None and picked is not None:

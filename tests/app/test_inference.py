@@ -66,8 +66,13 @@ def test_default_view_predicts_and_explains(at):
     assert "Genuine ImageNet weights" in _texts(at.caption)
     # Two attribution columns with downloads, and a deletion curve with its AUC.
     assert len(at.get("download_button")) == 4
+    assert not at.metric  # the deletion curve runs only on request
+    at.toggle(key="inference_deletion_on").set_value(True)
+    at.run()
     assert {m.label for m in at.metric} == {"AUC (map)", "AUC (random order)"}
-    assert not at.error
+    assert not at.error and not at.exception
+    at.toggle(key="inference_deletion_on").set_value(False)
+    at.run()
 
 
 @pytest.mark.parametrize("name, data, words", [
