@@ -410,7 +410,7 @@ def deletion_curve(loaded: "LoadedModel", x: torch.Tensor, attribution_map: np.n
 
 def overlay(image, heat: np.ndarray, opacity: float = 0.5, cmap: str = "jet"):
     """Blend an H×W map in [0, 1] over a PIL image (colour map ``jet``), each pixel's
-    opacity ``opacity × map``."""
+    opacity ``min(1, 2 × opacity × map)``."""
     from PIL import Image
 
     heat = np.clip(np.asarray(heat, dtype=np.float32), 0, 1)
@@ -419,7 +419,8 @@ def overlay(image, heat: np.ndarray, opacity: float = 0.5, cmap: str = "jet"):
     colours = _colormap(heat, cmap)
     # Colour where the map is high, the photo where it is low: a uniform blend would wash the
     # whole photo blue and hide what the pixel-level maps point at.
-    alpha = opacity * heat[..., None]
+    # At opacity 0.5 the strongest pixels are fully coloured; at 1 everything above half-way.
+    alpha = np.clip(2 * opacity * heat[..., None], 0, 1)
     out = (1 - alpha) * base + alpha * colours
     return Image.fromarray((np.clip(out, 0, 1) * 255).round().astype(np.uint8))
 

@@ -275,8 +275,9 @@ def test_overlay_blends_the_map():
     heat = np.zeros((32, 32), dtype=np.float32)
     heat[:, 16:] = 1
     heat[:, 8:16] = 0.5
-    out = np.asarray(overlay(image, heat, opacity=1.0))
+    out = np.asarray(overlay(image, heat, opacity=0.5))
     assert tuple(out[0, 0]) == (255, 255, 255)  # no attribution: the photo shows through
     assert tuple(out[0, 31]) == (128, 0, 0)  # jet at 1, fully opaque: dark red
     assert tuple(out[0, 10]) == (191, 255, 191)  # jet at 0.5 (green), half opaque
+    assert tuple(np.asarray(overlay(image, heat, opacity=1.0))[0, 10]) == (128, 255, 128)
     assert tuple(np.asarray(overlay(image, heat, opacity=0.0))[0, 31]) == (255, 255, 255)
