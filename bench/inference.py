@@ -44,8 +44,9 @@ def interleaved(a, b, repeats: int, device: torch.device, warmup: int = 2):
     for _ in range(warmup):
         a(), b()
     ta, tb = [], []
-    for _ in range(repeats):
-        for fn, times in ((a, ta), (b, tb)):
+    for i in range(repeats):
+        pairs = ((a, ta), (b, tb)) if i % 2 == 0 else ((b, tb), (a, ta))  # no order bias
+        for fn, times in pairs:
             _sync(device)
             t0 = time.perf_counter()
             fn()

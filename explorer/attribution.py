@@ -30,7 +30,10 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import threading
 import time
+import weakref
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -139,6 +142,37 @@ def _module_copy(model: nn.Module) -> nn.Module:
     return clone
 
 
+_pools: "weakref.WeakKeyDictionary[nn.Module, list[nn.Module]]" = weakref.WeakKeyDictionary()
+_pools_lock = threading.Lock()
+_POOL_SIZE = 4
+
+
+def _is_clean(model: nn.Module) -> bool:
+    return all(not (m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
+                    or m._backward_pre_hooks) for m in model.modules())
+
+
+@contextmanager
+def _borrowed_copy(model: nn.Module):
+    """A module copy of ``model`` for this call alone. Copies are pooled (a deepcopy of
+    EfficientNet's ~250 modules costs tens of ms, as much as a forward pass): a copy goes back
+    to the pool only when Captum has removed every hook from it, and one copy never serves two
+    calls at once."""
+    with _pools_lock:
+        pool = _pools.setdefault(model, [])
+        clone = pool.pop() if pool else None
+    if clone is None:
+        clone = _module_copy(model)
+    try:
+        yield clone
+    finally:
+        if _is_clean(clone):
+            with _pools_lock:
+                pool = _pools.setdefault(model, [])
+                if len(pool) < _POOL_SIZE:
+                    pool.append(clone)
+
+
 # --------------------------------------------------------------------------------------------
 # Maps
 
@@ -221,9 +255,6 @@ def explain(loaded: "LoadedModel", image_tensor: torch.Tensor, method: str,
     ``stride`` / ``perturbations_per_eval`` (Occlusion). ``progress(done, total)`` is called
     during Occlusion.
     """
-    from captum.attr import (GuidedBackprop, GuidedGradCam, IntegratedGradients,
-                             LayerGradCam, NoiseTunnel, Occlusion, Saliency)
-
     if method not in METHODS:
         raise AttributionError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
     device = pick_device(device)
@@ -243,9 +274,16 @@ def explain(loaded: "LoadedModel", image_tensor: torch.Tensor, method: str,
     if not 0 <= target < n_classes:
         raise AttributionError(f"Target class {target} is out of range (0–{n_classes - 1}).")
 
+    with (_borrowed_copy(shared) if method in _HOOKED else nullcontext(shared)) as model:
+        return _explain(loaded, model, x, method, target, layer, device, progress, opts, t0)
+
+
+def _explain(loaded, model, x, method, target, layer, device, progress, opts, t0):
+    from captum.attr import (GuidedBackprop, GuidedGradCam, IntegratedGradients,
+                             LayerGradCam, NoiseTunnel, Occlusion, Saliency)
+
     layer_name = None
     notes: dict = {}
-    model = _module_copy(shared) if method in _HOOKED else shared
     forward = _forward_fn(model)
     if method in _LAYER_METHODS:
         layer_name = layer or default_layer(loaded)
