@@ -173,7 +173,8 @@ def memory(args) -> None:
     per_image = sum(4 * c * h * w for n in args.nets for c, h, w in shapes[n])
     what = "GPU memory allocated" if torch.device(args.device).type == "cuda" else "resident memory"
     print(f"\n== memory: peak {what} during CKA above the warmed-up level, minibatch {args.batch}")
-    print(f"{'images':>7} {'peak MB':>9} {'x first':>8} {'seconds':>8} {'keep-all activations MB':>25}")
+    print(f"{'images':>7} {'peak MB':>9} {'x first':>8} {'seconds':>8} "
+          f"{'keep-all activations MB':>25}")
     first = None
     for n in args.sizes:
         cmd = [sys.executable, __file__, "--worker", str(n), "--nets", *args.nets,

@@ -245,7 +245,7 @@ def next_stride(names: Sequence[str], stride: int, step: int = 1) -> int:
 
 
 def _chw(act) -> np.ndarray:
-    """One image's activation as float32 C×H×W (accepts 1×C×H×W, C×H×W, C; torch or numpy)."""
+    """One image's activation as float32 C×H×W (from 1×C×H×W, C×H×W or C; torch or numpy)."""
     if isinstance(act, torch.Tensor):
         act = act.detach().float().cpu().numpy()
     act = np.asarray(act, dtype=np.float32)
@@ -279,7 +279,8 @@ def top_channels(act, n: int) -> np.ndarray:
 def _lut(cmap: str) -> np.ndarray:
     import matplotlib  # a dependency of captum; only the colour tables are used
 
-    return (matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+    rgb = matplotlib.colormaps[cmap](np.linspace(0, 1, 256))[:, :3]
+    return (rgb * 255).round().astype(np.uint8)
 
 
 def _colorize(values: np.ndarray, lo: float, hi: float, cmap: str) -> np.ndarray:
@@ -564,7 +565,7 @@ class CKAAccumulator:
             centred = gram - torch.outer(s_x, s_y) / n  # XcᵀYc = XᵀY - n μx μyᵀ
             return float((centred * centred).sum())
         # Song et al. (2012) with K, L of the (shifted, uncentred) features, diagonals zeroed:
-        # tr(K̃L̃) + 1ᵀK̃1·1ᵀL̃1 / ((n-1)(n-2)) - 2/(n-2)·1ᵀK̃L̃1, every term a sum over examples.
+        # tr(K̃L̃) + 1ᵀK̃1·1ᵀL̃1 / ((n-1)(n-2)) - 2/(n-2)·1ᵀK̃L̃1, each term a sum over examples.
         tr = float((gram * gram).sum()) - sum_ab
         k1 = float(s_x @ s_x) - sum_a
         l1 = float(s_y @ s_y) - sum_b

@@ -165,7 +165,8 @@ if random_nets:
     st.warning(f"**Random weights:** {', '.join(random_nets)} "
                f"{'has' if len(random_nets) == 1 else 'have'} no pretrained weights on this "
                "machine, so their feature maps show what the architecture does to the image, "
-               "not features learned from ImageNet. EfficientNet-Lite0 has genuine weights offline.",
+               "not features learned from ImageNet. EfficientNet-Lite0 has genuine weights "
+               "offline.",
                icon=":material/warning:")
 if len(names) < 2:
     st.stop()
@@ -174,8 +175,8 @@ strides = features.stride_options(names)
 if "compare_stride" not in st.session_state:
     st.session_state["compare_stride"] = 8 if 8 in strides else strides[len(strides) // 2]
 elif st.session_state["compare_stride"] not in strides:  # the networks changed
-    st.session_state["compare_stride"] = strides[
-        min(range(len(strides)), key=lambda i: abs(strides[i] - st.session_state["compare_stride"]))]
+    st.session_state["compare_stride"] = features.next_stride(
+        names, st.session_state["compare_stride"], 0)  # the nearest one offered
 controls = st.columns([3, 2, 2])
 with controls[0]:
     stride = st.select_slider(
@@ -200,7 +201,8 @@ if picked is None:
             "feature maps.")
 for col, name in zip(columns, names if picked is not None else []):
     with col:
-        st.subheader(name)
+        # No link icon: beside a long name it wraps to a second line and misaligns the columns.
+        st.subheader(name, anchor=False)
         source = loaded[name]
         st.caption(_weights_badge(source), help=source.label)
         try:

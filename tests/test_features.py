@@ -164,7 +164,8 @@ def test_every_stage_ends_at_its_declared_output_stride(name):
         assert h == w
         # 'same' padding gives ceil(size / stride); valid convolutions lose at most the
         # receptive field's border.
-        assert math.floor((size - row.receptive_field) / stride) + 1 <= h <= math.ceil(size / stride)
+        lowest = math.floor((size - row.receptive_field) / stride) + 1
+        assert lowest <= h <= math.ceil(size / stride), (name, path, h)
         if size >= 64:  # ImageNet-sized inputs: output ≈ input / stride
             assert round(math.log2(size / h)) == math.log2(stride), (name, path, h)
         if previous is not None:
