@@ -117,6 +117,14 @@ if analysis.unused_modules:
 st.subheader("Diagram")
 dot = _dot(name, size, level)
 st.markdown(_legend(), unsafe_allow_html=True)
+st.caption({
+    "stage": "Each box is a stage, named by its output stride: after a stride-8 stage, "
+             "neighbouring units of the feature map are 8 input pixels apart (224 → 28).",
+    "block": "Each box is a block: the unit the paper repeats (a residual block, an Inception "
+             "module, a dense block...), or a layer between blocks. Choose Layers to open them.",
+    "layer": "Every module, boxed by the block it belongs to. Each shows its name, type "
+             "(kernel/stride) and output shape: channels × height × width.",
+}[level])
 if level == "stage":
     st.graphviz_chart(dot, width="content", height="content")
 else:

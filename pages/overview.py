@@ -50,11 +50,16 @@ st.write("Two decades of CNNs: networks grew deeper and more accurate, then lear
          "more with fewer parameters and less computation (1×1 bottlenecks, residuals, "
          "depthwise-separable convolutions). Click a column header to sort.")
 table = _zoo_table()
+shown = table.drop(columns=["params (M)", "GMACs"])
+shown.insert(1, "architecture", "architecture?model=" + shown["model"])
 st.dataframe(
-    table.drop(columns=["params (M)", "GMACs"]), hide_index=True,
+    shown, hide_index=True,
     height=35 * (len(table) + 1) + 3,  # every network at once, no inner scrolling
     column_config={
         "model": st.column_config.TextColumn(pinned=True, width="medium"),
+        "architecture": st.column_config.LinkColumn(
+            "diagram", display_text="open ↗", width="small",
+            help="This network's diagram and layer table on the Architecture page (new tab)."),
         "year": st.column_config.NumberColumn(format="%d"),
         "depth": st.column_config.NumberColumn(
             help="Convolution and linear layers on the longest path from input to output."),
