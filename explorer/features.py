@@ -730,8 +730,9 @@ def cka_accumulate(models: Sequence, layers_a: Sequence[str], layers_b: Sequence
         fa = [out_a[p] for p in layers_a]
         fb = [out_b[p] for p in layers_b]
         if acc is None:
+            device = fa[0].device if fa[0].device.type != "mps" else "cpu"  # MPS lacks float64
             acc = CKAAccumulator([f.shape[1] for f in fa], [f.shape[1] for f in fb],
-                                 same=same, device=fa[0].device)
+                                 same=same, device=device)
         acc.update(fa, None if same else fb)
         if progress is not None:
             progress(min(start + batch_size, total), total)

@@ -73,3 +73,20 @@ def test_compare_three_networks_on_an_uploaded_photo(page: Page, app_url: str):
     wait_idle(page)
     shot(page, "compare_cka")
     chart.screenshot(path=str(SHOTS / "compare_cka_chart.png"))
+
+    # The same with the user's own photos: four uploads, one view each, debiased.
+    page.get_by_test_id("stRadio").get_by_text("My uploads", exact=True).click()
+    wait_idle(page)
+    expect(page.get_by_text("this choice gives 0")).to_be_visible()  # nothing uploaded yet
+    mine = sorted(PHOTO.parent.glob("*.JPEG"))[10:14]
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").nth(1).set_input_files(
+        [str(p) for p in mine])
+    wait_idle(page)
+    slider_steps(page, "Views per image", -3)  # -> 1
+    page.get_by_test_id("stCheckbox").get_by_text("Debiased estimator").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Compute CKA").click()
+    wait_idle(page)
+    expect(page.get_by_role("heading", name=re.compile(
+        r"efficientnet_lite0 vs efficientnet_lite0, 4 images \(debiased\)"))).to_be_visible()
+    no_exception(page)
