@@ -112,7 +112,7 @@ def _as_tuple(v) -> tuple:
 
 
 def _row_name(row) -> str:
-    return row.name + (f"#{row.call}" if row.call else "")
+    return (row.name or row.type) + (f"#{row.call}" if row.call else "")
 
 
 def _node(node_id: str, label: str, kind: str, shape: str = "box", extra: str = "") -> str:

@@ -189,3 +189,19 @@ def test_block_view_of_a_chain_of_blocks_is_a_chain(name):
     nodes, edges = parse(diagram.to_dot(analyze(name), "block"))
     assert len(edges) == len(nodes) - 1
     assert len({b for _, b in edges}) == len(edges)  # one way into each node
+
+
+def test_a_module_without_a_spec():
+    # Any nn.Module can be drawn: no stages declared, so the stage view falls back to blocks.
+    import torch.nn as nn
+
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(8 * 4 * 4, 10))
+    a = analyze(net, (3, 8, 8))
+    for level in diagram.LEVELS:
+        nodes, edges = check_structure(diagram.to_dot(a, level))
+        shapes = [lab[2] for n, lab in nodes.items() if n.startswith("n")]
+        assert shapes == ["8×8×8", "8×8×8", "8×4×4", "128", "10"]
+    single = analyze(nn.Conv2d(1, 4, 5), (1, 28, 28))
+    nodes, _ = check_structure(diagram.to_dot(single, "layer"))
+    assert ["Conv2d", "Conv2d 5×5", "4×24×24"] in nodes.values()
