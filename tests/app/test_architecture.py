@@ -156,3 +156,17 @@ def test_unknown_model_in_the_link_falls_back():
     at = run_page("resnet5000")
     assert not at.exception
     assert at.warning and "resnet5000" in at.warning[0].value
+
+
+def test_svg_download_needs_graphviz(monkeypatch):
+    from explorer import diagram
+
+    at = run_page("resnet18")
+    labels = [d.proto.label for d in at.get("download_button")]
+    assert ("Diagram (SVG)" in labels) == (diagram.has_dot())
+    # without Graphviz's dot: no SVG button, a hint how to get one instead
+    monkeypatch.setattr(diagram.shutil, "which", lambda _: None)
+    at = run_page("resnet18")
+    assert "Diagram (SVG)" not in [d.proto.label for d in at.get("download_button")]
+    assert any("apt-get install graphviz" in c.value for c in at.caption)
+    assert not at.exception
