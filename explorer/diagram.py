@@ -431,7 +431,8 @@ def _short_name(analysis, row, cluster: int) -> str:
     name = _row_name(row)
     if cluster >= 0:
         prefix = analysis.layers[cluster].name + "."
-        if name.startswith(prefix):
+        # a bare index ("0" inside AlexNet's features) says nothing: keep the full path then
+        if name.startswith(prefix) and not name[len(prefix):].split("#")[0].isdigit():
             return name[len(prefix):]
     return name
 
