@@ -33,7 +33,11 @@ def slider_steps(page: Page, label: str, steps: int) -> None:
 
 def test_compare_three_networks_on_an_uploaded_photo(page: Page, app_url: str):
     assert PHOTO.is_file()
+    # Through the home page first: on a fresh server, a first request straight to /compare is
+    # served by Streamlit's pages/ auto-discovery before app.py's st.navigation has run.
+    open_page(page, app_url)
     open_page(page, app_url, "compare", query="nets=" + ",".join(NETS) + "&stride=8")
+    expect(page.get_by_test_id("stSidebarNav").get_by_text("Compare networks")).to_be_visible()
     expect(page.get_by_role("heading", name="Compare networks")).to_be_visible()
     page.get_by_test_id("stRadio").get_by_text("Upload", exact=True).click()
     wait_idle(page)
