@@ -391,3 +391,28 @@ def test_a_network_against_itself_has_a_unit_diagonal(realistic):
         np.testing.assert_allclose(np.diag(m), 1.0, atol=1e-9)
         np.testing.assert_allclose(m, m.T, atol=1e-9)
         assert (m[np.triu_indices(3, 1)] < 0.999).all()
+
+
+def test_image_views_are_lazy_deterministic_crops_and_mirrors():
+    a = Image.new("RGB", (40, 20), (255, 0, 0))
+    a.putpixel((0, 0), (0, 0, 255))  # marks the top-left corner
+    views = F.ImageViews([a, DATA / "n01530575_brambling.JPEG"], views_per_image=8)
+    assert len(views) == 16 and len(views[8:12]) == 4
+    full, mirror, centre, top_left = views[0], views[1], views[2], views[3]
+    assert full.getpixel((0, 0)) == (0, 0, 255)
+    assert mirror.getpixel((39, 0)) == (0, 0, 255) and mirror.getpixel((0, 0)) == (255, 0, 0)
+    assert centre.size == top_left.size == (30, 15)
+    assert top_left.getpixel((0, 0)) == (0, 0, 255) and centre.getpixel((0, 0)) == (255, 0, 0)
+    assert views[-1].size == tuple(round(s * 0.75) for s in views[8].size)  # read from disk
+    with pytest.raises(IndexError):
+        views[16]
+
+
+def test_cka_matrix_refuses_what_it_cannot_compute(resnet18):
+    x = torch.randn(3, 3, 32, 32)
+    with pytest.raises(ValueError, match="two networks"):
+        F.cka_matrix([resnet18], ["layer1"], ["layer2"], x)
+    with pytest.raises(ValueError, match="at least 4"):
+        F.cka_matrix([resnet18, resnet18], ["layer1"], ["layer2"], x, debiased=True)
+    m = F.cka_matrix([resnet18, resnet18], ["layer1", "layer2"], ["layer2"], x, batch_size=2)
+    assert m.shape == (2, 1) and m[1, 0] == pytest.approx(1.0)
