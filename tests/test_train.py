@@ -157,3 +157,15 @@ def test_committed_checkpoint_reaches_its_card_and_the_target(name, test_set):
     assert correct == card["test_correct"]
     assert abs(acc - card["test_accuracy"]) <= 0.01
     assert acc >= TARGETS[name]
+
+
+def test_distortions_move_the_digit_but_keep_it_whole(test_set):
+    x = train.to_input(test_set[0][:64], (1, 32, 32))
+    same = train.distort(x, torch.Generator().manual_seed(0), shift=0, scale=0, squeeze=0, shear=0)
+    assert torch.allclose(same, x, atol=1e-5)
+    moved = train.distort(x, torch.Generator().manual_seed(0))
+    background = -train.MNIST_MEAN / train.MNIST_STD
+    assert torch.allclose(moved[..., 0, :], torch.full_like(moved[..., 0, :], background), atol=1e-5)
+    ink = lambda t: (t - background).sum(dim=(1, 2, 3))  # noqa: E731
+    assert ((ink(moved) / ink(x) - 1).abs() < 0.3).all()  # scaled by at most ~±20 % in area
+    assert (moved - x).abs().amax(dim=(1, 2, 3)).min() > 0.5  # every image changed
