@@ -163,3 +163,23 @@ def test_random_weights_are_labelled_and_offline_download_fails_cleanly(at):
     at.selectbox(key="inference_model").set_value("efficientnet_lite0")
     at.run()
     assert _predicts(at) and not at.error
+
+
+def test_digits_and_occlusion_with_estimate_and_progress(at):
+    at.selectbox(key="inference_model").set_value("lenet5")
+    at.run()
+    at.multiselect(key="inference_methods").set_value(["occlusion", "gradcam"])
+    at.run()
+    assert not at.exception and not at.error
+    assert any(s.value.startswith("Prediction:") for s in at.subheader)
+    # Occlusion says how long it will take and waits for the button.
+    estimate = _texts(at.info)
+    assert "Occlusion slides a grey patch" in estimate and " s on cpu" in estimate
+    at.button(key="inference_run_occlusion").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert len(at.get("download_button")) == 4  # both maps now drawn
+    at.multiselect(key="inference_methods").set_value([])
+    at.selectbox(key="inference_model").set_value("efficientnet_lite0")
+    at.run()
+    assert _predicts(at)
