@@ -51,6 +51,24 @@ def _view_radio() -> str:
     return level
 
 
+def _size_input(name: str, native: int, smallest: int) -> int:
+    """Input side length; a size other than the native one goes in the URL as ``size``."""
+    key = f"arch_size_{name}"
+    if key not in st.session_state:
+        wanted = st.query_params.get("size", "")
+        st.session_state[key] = int(wanted) if wanted.isdigit() and 1 <= int(wanted) <= 1024 \
+            else native
+    side = st.number_input(
+        "Input size (H = W)", min_value=1, max_value=1024, step=1, key=key,
+        help=f"{name} was designed for {native}×{native}; it accepts any size from "
+             f"{smallest}×{smallest} (global pooling before the classifier).")
+    if side == native:
+        st.query_params.pop("size", None)
+    else:
+        st.query_params["size"] = str(side)
+    return side
+
+
 st.title("Architecture")
 st.write("How a network is built: its stages, blocks and layers, each with the shape it "
          "outputs, its parameters, its multiply-accumulates and how much of the image it sees.")
@@ -62,15 +80,12 @@ spec = zoo.get_spec(name)
 c, h, w = spec.input_size
 with mid:
     if spec.resizable:
-        side = st.number_input(
-            "Input size (H = W)", min_value=1, max_value=1024, value=h, step=1,
-            key=f"arch_size_{name}",
-            help=f"{name} was designed for {h}×{w}; it accepts any size from "
-                 f"{spec.min_size}×{spec.min_size} (global pooling before the classifier).")
+        side = _size_input(name, h, spec.min_size)
     else:
         side = h
         st.text_input("Input size", f"{c}×{h}×{w} (fixed)", disabled=True,
                       help="The dense layers after the last convolution fix the input size.")
+        st.query_params.pop("size", None)
 with right:
     level = _view_radio()
 

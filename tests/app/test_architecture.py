@@ -170,3 +170,13 @@ def test_svg_download_needs_graphviz(monkeypatch):
     assert "Diagram (SVG)" not in [d.proto.label for d in at.get("download_button")]
     assert any("apt-get install graphviz" in c.value for c in at.caption)
     assert not at.exception
+
+
+def test_input_size_is_part_of_the_link():
+    at = run_page("resnet50", view="stage", size="448")
+    assert at.number_input(key="arch_size_resnet50").value == 448
+    assert "resnet50 at 3×448×448" in diagram_dot(at)
+    at.number_input(key="arch_size_resnet50").set_value(224).run()
+    assert "size" not in at.query_params  # the native size needs no parameter
+    at.number_input(key="arch_size_resnet50").set_value(160).run()
+    assert at.query_params["size"] == "160"
