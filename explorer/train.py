@@ -739,6 +739,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="lower the learning rate in steps as LeCun et al. did (epochs 3, 6, 9, 13: "
                         "4e-4, 2e-4, 1e-4, 2e-5) instead of the seed's constant 1e-3")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--lr-steps", default=None, metavar="EPOCH:LR,...",
+                   help="a step schedule of your own, e.g. 3:4e-4,5:2e-4,7:1e-4,9:2e-5")
     p.add_argument("--distort", action="store_true",
                    help="random affine distortions of the training images, as LeCun et al. used")
     p.add_argument("--threads", type=int, default=1,
@@ -750,7 +752,11 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     download = args.download or args.data is None
     try:
-        recipe = Recipe(lr_steps=LECUN_STEPS if args.lecun_schedule else (), distort=args.distort)
+        steps = LECUN_STEPS if args.lecun_schedule else ()
+        if args.lr_steps:
+            steps = tuple((int(e), float(v)) for e, v in
+                          (item.split(":") for item in args.lr_steps.split(",")))
+        recipe = Recipe(lr_steps=steps, distort=args.distort)
         result = train(args.model, args.epochs, args.data, subset=args.subset, seed=args.seed,
                        device=args.device, download=download, progress=True, recipe=recipe)
     except MnistNotFoundError as exc:
