@@ -281,3 +281,17 @@ def test_overlay_blends_the_map():
     assert tuple(out[0, 10]) == (191, 255, 191)  # jet at 0.5 (green), half opaque
     assert tuple(np.asarray(overlay(image, heat, opacity=1.0))[0, 10]) == (128, 255, 128)
     assert tuple(np.asarray(overlay(image, heat, opacity=0.0))[0, 31]) == (255, 255, 255)
+
+
+def test_hooked_methods_reuse_clean_copies_and_never_share_one(resnet):
+    x = _small(8)
+    explain(resnet, x, "gradcam", target=0)
+    pool = attribution._pools[resnet.model]
+    assert pool and all(attribution._is_clean(c) for c in pool)
+    copy_ = pool[-1]
+    assert copy_ is not resnet.model
+    # The copy shares the weights (no extra memory) but not the modules.
+    assert next(copy_.parameters()) is next(resnet.model.parameters())
+    assert copy_.relu is not resnet.model.relu and copy_.relu.inplace is False
+    with attribution._borrowed_copy(resnet.model) as a, attribution._borrowed_copy(resnet.model) as b:
+        assert a is not b

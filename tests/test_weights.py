@@ -216,3 +216,15 @@ def test_garbage_checkpoints_get_a_clear_message(data, words):
 def test_unknown_source_is_a_weights_error():
     with pytest.raises(WeightsError, match="Unknown weights source"):
         load_model("mnist_plain", "imagenet21k")
+
+
+def test_a_session_model_is_wrapped_as_a_frozen_copy():
+    torch.manual_seed(4)
+    trained = zoo.build("mnist_plain").train()
+    loaded = weights.wrap_model("mnist_plain", trained, label="Trained just now, 3 epochs")
+    assert loaded.source == "session" and loaded.label == "Trained just now, 3 epochs"
+    assert _params_frozen(loaded.model) and loaded.model is not trained
+    assert trained.training and all(p.requires_grad for p in trained.parameters())
+    with torch.no_grad():
+        next(trained.parameters()).add_(1.0)  # training goes on; the wrapped copy stays
+    assert not torch.equal(next(trained.parameters()), next(loaded.model.parameters()))
