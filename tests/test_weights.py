@@ -228,3 +228,52 @@ def test_a_session_model_is_wrapped_as_a_frozen_copy():
     with torch.no_grad():
         next(trained.parameters()).add_(1.0)  # training goes on; the wrapped copy stays
     assert not torch.equal(next(trained.parameters()), next(loaded.model.parameters()))
+
+
+@pytest.fixture
+def local_server(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving tmp_path/www (no internet needed)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _serve(monkeypatch, root, url, payload: bytes, name: str):
+    from types import SimpleNamespace
+
+    (root / name).write_bytes(payload)
+    monkeypatch.setattr(weights, "_tv_weights", lambda spec: SimpleNamespace(url=f"{url}/{name}"))
+
+
+def test_the_download_lands_in_the_hub_cache_with_progress(torch_home, local_server, monkeypatch):
+    import hashlib
+
+    root, url = local_server
+    payload = _save(zoo.build("mnist_plain").state_dict())
+    name = f"resnet18-{hashlib.sha256(payload).hexdigest()[:8]}.pth"  # torch hub's naming
+    _serve(monkeypatch, root, url, payload, name)
+    seen = []
+    path = weights.download_torchvision_weights("resnet18", progress=lambda d, t: seen.append((d, t)))
+    assert path == torch_home / "hub" / "checkpoints" / name
+    assert path.read_bytes() == payload
+    assert seen and seen[-1] == (len(payload), len(payload))
+    assert weights.torchvision_cached("resnet18")
+
+
+def test_a_corrupt_download_is_refused_and_leaves_nothing(torch_home, local_server, monkeypatch):
+    root, url = local_server
+    _serve(monkeypatch, root, url, b"not the real weights" * 100, "resnet18-deadbeef.pth")
+    with pytest.raises(WeightsError, match="corrupt"):
+        weights.download_torchvision_weights("resnet18")
+    assert list((torch_home / "hub" / "checkpoints").iterdir()) == []
