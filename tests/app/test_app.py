@@ -1,6 +1,10 @@
 """The whole app through its router: every page opens from app.py without an exception."""
+from pathlib import Path
+
 import pytest
 from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 PAGES = ["pages/overview.py", "pages/architecture.py", "pages/blocks.py",
          "pages/inference.py", "pages/compare.py", "pages/train.py"]
@@ -8,7 +12,7 @@ PAGES = ["pages/overview.py", "pages/architecture.py", "pages/blocks.py",
 
 @pytest.fixture(scope="module")
 def app():
-    at = AppTest.from_file("app.py", default_timeout=180)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.run()
     assert not at.exception, at.exception
     return at
