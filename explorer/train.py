@@ -574,7 +574,8 @@ def _recipe_text(card: dict) -> str | None:
     steps = recipe.get("lr_steps") or []
     lr = f"lr {recipe.get('lr', 1e-3):g}" + (
         " → " + " → ".join(f"{v:g} (epoch {e})" for e, v in steps) if steps else "")
-    return (f"Adam, batch {recipe.get('batch_size', 64)}, {lr}, "
+    extra = ", affine distortions" if recipe.get("distort") else ""
+    return (f"Adam, batch {recipe.get('batch_size', 64)}, {lr}{extra}, "
             f"{card.get('epochs_completed')} epochs")
 
 

@@ -46,6 +46,10 @@ def _curves(history: list[dict]) -> None:
 # ------------------------------------------------------------------------- reproduction table
 st.subheader("The source's numbers beside ours")
 st.table(pd.DataFrame(train.reproduction_table()))
+for name in train.TRAINABLE_MODELS:
+    notes = (train.load_card(name) or {}).get("notes")
+    if notes:
+        st.caption(f"**{name}:** {notes}")
 st.caption("Ours: the committed checkpoints in `assets/`, tested on the 10,000 MNIST test images "
            "(model cards `assets/<model>.json`). Reproduce one with "
            "`python -m explorer.train --model mnist_plain --data ../shared/data/mnist`. "
