@@ -5,6 +5,9 @@ from explorer import diagram, zoo
 from explorer.analysis import AnalysisError, analyze
 from explorer.ui import charts
 from explorer.ui.widgets import model_picker
+from explorer.ui.router import through_router
+
+through_router()
 
 VIEWS = {"stage": "Stages", "block": "Blocks", "layer": "Layers"}
 DIAGRAM_HEIGHT = 800  # px; deeper graphs scroll inside their box

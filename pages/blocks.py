@@ -7,6 +7,9 @@ import streamlit as st
 from explorer import blocks, zoo
 from explorer.ui.models import get_model
 from explorer.ui.widgets import image_input
+from explorer.ui.router import through_router
+
+through_router()
 
 FORMS = ["From a real model", "Standalone"]
 KINDS = list(zoo.BLOCK_KINDS)

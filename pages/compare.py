@@ -9,6 +9,9 @@ from explorer import features, images, inference, zoo
 from explorer.analysis import analyze
 from explorer.ui.models import get_model
 from explorer.ui.widgets import UPLOAD_TYPES, image_input
+from explorer.ui.router import through_router
+
+through_router()
 
 NETWORKS = zoo.list_models("imagenet")
 DEFAULT_NETWORKS = ["vgg16", "resnet50", "efficientnet_lite0"]

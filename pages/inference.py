@@ -10,6 +10,9 @@ import streamlit as st
 from explorer import attribution, inference, weights, zoo
 from explorer.ui.models import available_sources, get_model
 from explorer.ui.widgets import image_input, model_picker
+from explorer.ui.router import through_router
+
+through_router()
 
 CHECKPOINT_TYPES = ["pt", "pth", "bin", "ckpt", "safetensors"]
 DEFAULT_METHODS = ["saliency", "gradcam"]

@@ -6,6 +6,9 @@ from streamlit.errors import StreamlitPageNotFoundError
 from explorer import zoo
 from explorer.analysis import analyze
 from explorer.ui import charts
+from explorer.ui.router import through_router
+
+through_router()
 
 LINKS = [
     ("pages/architecture.py", "Architecture", ":material/account_tree:",

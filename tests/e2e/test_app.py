@@ -1,6 +1,7 @@
 """The app as a person meets it: every page in a real browser, no traceback anywhere."""
 import pytest
 
+from .conftest import streamlit_server
 from .helpers import no_exception, open_page, shot
 
 PAGES = ["overview", "architecture", "blocks", "inference", "compare", "train"]
@@ -20,3 +21,16 @@ def test_sidebar_navigation_switches_pages(page, app_url):
     page.wait_for_url("**/architecture**")
     open_page(page, app_url, "architecture")
     no_exception(page)
+
+
+def test_a_deep_link_opened_first_on_a_fresh_server_goes_through_the_router(page):
+    """Streamlit would otherwise run pages/blocks.py alone (its pages/ auto-discovery)."""
+    with streamlit_server("streamlit-deeplink") as url:
+        open_page(page, url, "blocks")
+        no_exception(page)
+        links = page.get_by_test_id("stSidebarNavLink").all_inner_texts()
+        assert any("Inference & saliency" in t for t in links), links  # the router's titles
+        assert not any(t.strip() == "app" for t in links), links
+        assert "Device:" in page.get_by_test_id("stSidebar").inner_text()
+        assert page.locator("h1").first.inner_text() == "Blocks"
+        shot(page, "app-deeplink-blocks")
