@@ -509,7 +509,7 @@ def load_checkpoint(name: str, path: str | Path | None = None) -> nn.Module:
 SEED_REPORTED = {
     "mnist_plain": {"label": "Plain CNN (seed 002)", "params": 78_602, "test_accuracy": 98.63,
                     "source": "seed 002, Keras, 5 epochs"},
-    "mnist_bn_dropout": {"label": "+ BatchNorm + Dropout (seed 002)", "params": 79_114,
+    "mnist_bn_dropout": {"label": "Plain CNN with BatchNorm and Dropout (seed 002)", "params": 79_114,
                          "test_accuracy": 99.09, "source": "seed 002, Keras, 5 epochs"},
     "mnist_nin": {"label": "NiN, 1×1 convolutions (seed 002)", "params": 31_850,
                   "test_accuracy": 98.87, "source": "seed 002, Keras, 5 epochs"},
