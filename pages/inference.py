@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import attribution, inference, weights, zoo
-from explorer.ui.models import available_sources, get_model
+from explorer.ui.models import available_sources, get_model, session_model
 from explorer.ui.widgets import image_input, model_picker
 from explorer.ui.router import through_router
 
@@ -78,6 +78,8 @@ def _load(name: str, source: str):
     """The LoadedModel, or None after an st.error that says what to do."""
     if source == "upload":
         return _uploaded_model(name)
+    if source == "session":
+        return session_model(name)
     if source == "torchvision" and not weights.torchvision_cached(name):
         if not _download_torchvision(name):
             return None
@@ -260,7 +262,9 @@ left, right = st.columns([1, 2], gap="large")
 with left:
     name = model_picker("inference_model", default="efficientnet_lite0", query_param="model")
     spec = zoo.get_spec(name)
-    sources = ["auto"] + available_sources(name) + ["upload"]
+    # A model just trained on the Train page comes first: that is what the user came to try.
+    trained_here = ["session"] if session_model(name) is not None else []
+    sources = trained_here + ["auto"] + available_sources(name) + ["upload"]
     source = st.selectbox("Weights", sources, key=f"inference_source_{name}",
                           format_func=lambda s: weights.describe_source(name, s))
     loaded = _load(name, source)
@@ -286,7 +290,7 @@ with right:
         c2.image(view, width="stretch",
                  caption=f"What the network sees: {' × '.join(map(str, x.shape))} tensor — "
                          f"{loaded.preprocess.describe}")
-        st.subheader(f"Prediction: {pred.names[0]}")
+        st.subheader(f"Prediction: {pred.names[0]} ({pred.probabilities[0]:.1%})")
         st.altair_chart(_prediction_chart(pred), width="stretch")
         st.caption(f"Forward pass {pred.latency_ms:.1f} ms on **{pred.device}** · classes from "
                    f"{'the weights' if loaded.source == 'torchvision' else spec.dataset} metadata")

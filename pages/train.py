@@ -6,7 +6,10 @@ from PIL import Image
 
 from explorer import inference, train, weights
 from explorer.ui.models import get_model
+from explorer.ui.router import through_router
 from explorer.ui.widgets import image_input
+
+through_router()
 
 state = st.session_state
 state.setdefault("trained_models", {})  # name -> {"state_dict", "card"}: read by other pages

@@ -29,3 +29,34 @@ def test_every_page_opens_from_the_router(app, page):
     app.run()
     assert not app.exception, f"{page}: {app.exception}"
     assert app.title or app.header, f"{page} shows no title"
+
+
+def test_a_model_trained_on_the_train_page_is_used_by_the_inference_page():
+    """Issue 6: the freshly trained model serves the other pages in this browser session."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    at.selectbox(key="train_model").set_value("lenet5")
+    at.slider(key="train_epochs").set_value(1)
+    at.number_input(key="train_subset").set_value(300)
+    next(b for b in at.button if b.label == "Train").click().run()
+    assert not at.exception, at.exception
+    trained = at.session_state["trained_models"]["lenet5"]
+
+    at.switch_page("pages/inference.py").run()
+    at.selectbox(key="inference_model").set_value("lenet5").run()
+    assert not at.exception, at.exception
+    source = at.selectbox(key="inference_source_lenet5")
+    assert source.options[0] == "Trained in this session" and source.value == "session"
+    assert any("Trained in this session on the Train page" in c.value for c in at.caption)
+    at.selectbox(key="inference_image_sample").set_value("MNIST digit 7").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+
+    # The page's prediction is the session model's, not the committed checkpoint's.
+    from explorer import images, inference, train, weights
+
+    mine = weights.wrap_model("lenet5", train.model_from_state_dict("lenet5", trained["state_dict"]))
+    digit = images.load_image(images.sample_images("digit")["MNIST digit 7"])
+    expected = inference.predict(mine, digit, topk=1)
+    headline = next(h.value for h in at.subheader if h.value.startswith("Prediction:"))
+    assert headline == f"Prediction: {expected.names[0]} ({expected.probabilities[0]:.1%})"
