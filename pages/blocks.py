@@ -211,7 +211,8 @@ if real is not None:
                                 help="Runs the model on the image up to and through the block "
                                      "(not further), once per image and block.")
         with image_col:
-            picked = image_input("blk_image", camera=False) if run else None
+            digits = not real.external and zoo.get_spec(real.model).dataset == "mnist"
+            picked = image_input("blk_image", digits=digits, camera=False) if run else None
         if picked is not None:
             image, label = picked
             digest = hashlib.sha1(image.tobytes() + str(image.size).encode()).hexdigest()

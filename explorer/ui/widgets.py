@@ -54,6 +54,11 @@ def image_input(key: str, digits: bool = False, camera: bool = True,
         samples = {**images.sample_images(kinds[0]), **images.sample_images(kinds[1])}
         last = st.session_state.get(_LAST_UPLOAD)
         options = list(samples) + ([f"Your upload: {last[0]}"] if last else [])
+        # A switch between a photo model and a digit model offers that kind's first sample
+        # again, instead of keeping a cat in front of an MNIST network.
+        if st.session_state.get(f"{key}_digits", digits) != digits:
+            st.session_state[f"{key}_sample"] = options[0]
+        st.session_state[f"{key}_digits"] = digits
         name = st.selectbox("Sample image", options, key=f"{key}_sample")
         if name in samples:
             data = samples[name].read_bytes()

@@ -86,3 +86,19 @@ def test_residual_block_with_activations(at):
     assert any(i.value == "add: 128×28×28 + 128×28×28 → 128×28×28 (shapes must match)"
                for i in at.info)
     assert any("mean of all channels" in str(img.proto) for img in at.get("image"))
+
+
+def test_the_trained_mnist_nin_block_runs_on_a_digit_by_default():
+    """Issue 6: the project's trained MNIST checkpoints serve the Blocks page for digits."""
+    app = AppTest.from_file(f"../../{PAGE}", default_timeout=180)
+    app.run()
+    app.selectbox(key="blk_kind").set_value("nin").run()
+    choices = blocks.real_blocks("nin")
+    index = next(i for i, b in enumerate(choices) if b.model == "mnist_nin")
+    app.selectbox(key="blk_real_nin").set_value(index).run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="blk_image_sample").value == "MNIST digit 0"  # digits come first
+    caption = next(c.value for c in app.caption if "through mnist_nin" in c.value)
+    assert "Trained by this project" in caption and "16×28×28" not in caption
+    assert "32×28×28" in caption  # the block's input: after conv2d + batch norm, 28×28×32
+    assert any("mean of all channels" in str(img.proto) for img in app.get("image"))
