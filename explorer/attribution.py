@@ -244,6 +244,19 @@ def _occlusion_params(x: torch.Tensor, opts: dict) -> tuple[int, int]:
     return window, stride
 
 
+def _model_and_input(loaded: "LoadedModel", image_tensor: torch.Tensor, device):
+    """The model on the chosen device and a fresh 1×C×H×W float copy of the input there.
+
+    Several Captum ops are missing on MPS, so attribution runs on the CPU there instead."""
+    device = pick_device(device)
+    if device.type == "mps":
+        device = torch.device("cpu")
+    x = image_tensor.detach().clone().float().to(device)  # a fresh input per call
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    return model_on(loaded.model, device), x, device
+
+
 def explain(loaded: "LoadedModel", image_tensor: torch.Tensor, method: str,
             target: int | None = None, layer: str | None = None,
             device: str | torch.device | None = None,
@@ -257,13 +270,7 @@ def explain(loaded: "LoadedModel", image_tensor: torch.Tensor, method: str,
     """
     if method not in METHODS:
         raise AttributionError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
-    device = pick_device(device)
-    if device.type == "mps":  # several Captum ops are missing on MPS; the CPU is reliable
-        device = torch.device("cpu")
-    shared = model_on(loaded.model, device)
-    x = image_tensor.detach().clone().float().to(device)  # a fresh input per call
-    if x.dim() == 3:
-        x = x.unsqueeze(0)
+    shared, x, device = _model_and_input(loaded, image_tensor, device)
     if x.shape[0] != 1:
         raise AttributionError("explain() takes one image (a 1×C×H×W tensor).")
     t0 = time.perf_counter()
@@ -352,13 +359,7 @@ def _explain(loaded, model, x, method, target, layer, device, progress, opts, t0
 def estimate_seconds(loaded: "LoadedModel", image_tensor: torch.Tensor, method: str,
                      device: str | torch.device | None = None, **opts) -> float:
     """A rough run time for ``explain`` (times one forward pass first; ~0.1-1 s itself)."""
-    device = pick_device(device)
-    if device.type == "mps":
-        device = torch.device("cpu")
-    model = model_on(loaded.model, device)
-    x = image_tensor.detach().float().to(device)
-    if x.dim() == 3:
-        x = x.unsqueeze(0)
+    model, x, device = _model_and_input(loaded, image_tensor, device)
     if method == "occlusion":
         window, stride = _occlusion_params(x, opts)
         per_eval = int(opts.get("perturbations_per_eval", 8))
@@ -419,13 +420,7 @@ def deletion_curve(loaded: "LoadedModel", x: torch.Tensor, attribution_map: np.n
     """Remove the most important pixels first (per ``attribution_map``) and watch the target's
     probability fall (Petsiuk et al., RISE, 2018). A faithful map makes it fall fast (low AUC);
     the same curve for a random pixel order is the yardstick."""
-    device = pick_device(device)
-    if device.type == "mps":
-        device = torch.device("cpu")
-    model = model_on(loaded.model, device)
-    x = x.detach().float().to(device)
-    if x.dim() == 3:
-        x = x.unsqueeze(0)
+    model, x, device = _model_and_input(loaded, x, device)
     heat = torch.as_tensor(np.asarray(attribution_map, dtype=np.float32)).flatten()
     if heat.numel() != x.shape[-1] * x.shape[-2]:
         raise AttributionError("The attribution map's size does not match the input image.")
