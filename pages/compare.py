@@ -1,9 +1,11 @@
 """Compare networks: what several CNNs see at the same depth, and how alike their layers are."""
 import hashlib
+import re
 
 import altair as alt
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from explorer import features, images, inference, zoo
 from explorer.analysis import analyze
@@ -13,8 +15,15 @@ from explorer.ui.router import through_router
 
 through_router()
 
-NETWORKS = zoo.list_models("imagenet")
-DEFAULT_NETWORKS = ["vgg16", "resnet50", "efficientnet_lite0"]
+DATASETS = {"imagenet": "ImageNet photos", "mnist": "MNIST digits"}
+ALL_NETWORKS = {d: zoo.list_models(d) for d in DATASETS}
+DEFAULT_NETWORKS = {"imagenet": ["vgg16", "resnet50", "efficientnet_lite0"],
+                    "mnist": ["lenet5", "mnist_plain", "mnist_bn_dropout"]}
+# Session-state keys per mode, so that switching keeps each mode's choices (the ImageNet ones
+# keep their original names: links and tests use them).
+NETS_KEY = {"imagenet": "compare_nets", "mnist": "compare_nets_mnist"}
+MNIST_CKA_TOTAL = 256  # digits for CKA when real MNIST test images can top the samples up
+MNIST_TEST_FIRST = 100  # bundled digit samples are test images 0…61: start after them
 SCALING = {"channel": "Per channel", "layer": "Per layer (shared)"}
 IMAGE_SETS = {"samples": "Bundled samples", "uploads": "My uploads", "both": "Both"}
 
@@ -56,28 +65,45 @@ def _weights_badge(source) -> str:
              "trained": "trained by this project", "upload": "your checkpoint",
              "session": "trained in this session", "random": "random weights"}
     text = short.get(source.source, source.source)
+    accuracy = re.search(r"test accuracy ([\d.]+ ?%)", source.label)
+    if source.source == "trained" and accuracy and zoo.get_spec(source.name).dataset == "mnist":
+        text = f"trained here ({accuracy.group(1)} on MNIST test)"
     return f":material/warning: {text}" if source.is_random else f":material/verified: {text}"
 
 
 def _init_from_url() -> None:
-    """Networks and depth come from the URL on the first run, so a link reopens the view."""
-    if "compare_nets" not in st.session_state:
-        wanted = [n for n in st.query_params.get("nets", "").split(",") if n in NETWORKS]
-        st.session_state["compare_nets"] = (wanted if 2 <= len(wanted) <= 4 else
-                                            [n for n in DEFAULT_NETWORKS if n in NETWORKS])
+    """Mode, networks and depth come from the URL on the first run, so a link reopens the
+    view. A mode's networks are read when that mode is first shown (a link names one mode's)."""
+    if "compare_dataset" not in st.session_state:
+        wanted = st.query_params.get("data", "imagenet")
+        st.session_state["compare_dataset"] = wanted if wanted in DATASETS else "imagenet"
+    dataset = st.session_state["compare_dataset"]
+    key, networks = NETS_KEY[dataset], ALL_NETWORKS[dataset]
+    if key not in st.session_state:
+        wanted = [n for n in st.query_params.get("nets", "").split(",") if n in networks]
+        st.session_state[key] = (wanted if 2 <= len(wanted) <= 4 else
+                                 [n for n in DEFAULT_NETWORKS[dataset] if n in networks])
     if "compare_stride" not in st.session_state and st.query_params.get("stride", "").isdigit():
         st.session_state["compare_stride"] = int(st.query_params["stride"])
 
 
-def _network_column(name: str, path: str, picture, n_channels: int, scaling: str) -> None:
+def _network_column(name: str, path: str, picture, n_channels: int, scaling: str,
+                    digits: bool = False) -> None:
     try:
         act = _activation(name, path, _image_key(picture), picture)
     except Exception as exc:  # a user can pick any layer: say what failed, never a traceback
         st.error(f"Could not compute {name}.{path}: {exc}")
         return
     stats = features.layer_stats(act.activation)
-    st.image(features.channel_mean_overlay(act.view, act.activation), width="stretch",
-             caption="Mean over channels, on the crop the network saw")
+    view = act.view
+    if max(view.size) < 224:  # a 28×28 digit: enlarge in blocks first, so the heat map is smooth
+        factor = -(-224 // max(view.size))  # and the pixels the network saw stay sharp
+        view = view.resize((view.width * factor, view.height * factor), Image.NEAREST)
+    seen = ("the digit as the network saw it "
+            f"({act.view.width}×{act.view.height}, after MNIST-style preprocessing)"
+            if digits else "the crop the network saw")
+    st.image(features.channel_mean_overlay(view, act.activation), width="stretch",
+             caption=f"Mean over channels, on {seen}")
     grid = features.channel_grid(act.activation, n=n_channels, scaling=scaling, cols=4)
     st.image(grid, width="stretch",
              caption=f"{min(n_channels, stats.shape[0])} strongest of {stats.shape[0]} channels "
@@ -90,13 +116,44 @@ def _network_column(name: str, path: str, picture, n_channels: int, scaling: str
                        key=f"compare_png_{name}", icon=":material/download:")
 
 
-def _cka_images(which: str, views: int):
-    """The image list for CKA (lazy: read per minibatch), or None after showing why not."""
+@st.cache_data(max_entries=4, show_spinner="Reading MNIST test images…")
+def _mnist_test_digits(root: str, first: int, count: int) -> list[Image.Image] | None:
+    """``count`` real MNIST test digits from ``first`` on, or None when they are not there."""
+    from explorer import train
+
+    try:
+        digits, _ = train.load_mnist(root, train=False)
+    except (train.MnistNotFoundError, OSError):
+        return None
+    return [Image.fromarray(a).convert("RGB") for a in digits[first:first + count].numpy()]
+
+
+def _mnist_test_root() -> str | None:
+    """A local MNIST copy (``$CNN_EXPLORER_MNIST`` or the test data beside the project,
+    ``../shared/data/mnist``), or None: it is not shipped to users, and nothing is
+    downloaded here."""
+    from explorer import train
+
+    root, would_download = train.find_mnist()
+    found = (root / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()
+    return str(root) if found and not would_download else None
+
+
+def _cka_images(which: str, views: int, dataset: str = "imagenet"):
+    """The image list for CKA (lazy: read per minibatch) and a line saying what it holds, or
+    (None, None) after showing why not. Digits are topped up with real MNIST test images
+    when a local copy exists (then ``views`` is ignored); photos, or digits without that
+    copy, get ``views`` views per image."""
+    digits = dataset == "mnist"
     sources = []
+    counts = []
     if which in ("samples", "both"):
-        sources += list(images.sample_images("photo").values())
+        samples = list(images.sample_images("digit" if digits else "photo").values())
+        sources += samples
+        counts.append(f"{len(samples)} bundled {'digits' if digits else 'photos'}")
     if which in ("uploads", "both"):
-        files = st.session_state.get("cka_uploads") or []
+        before = len(sources)
+        files = st.session_state.get(_key("cka_uploads", dataset)) or []
         for f in files:
             try:
                 images.load_image(f.getvalue())
@@ -104,12 +161,26 @@ def _cka_images(which: str, views: int):
                 st.error(f"{f.name} is left out: {exc}")
                 continue
             sources.append(f.getvalue())
-    n = len(sources) * views
+        counts.append(f"{len(sources) - before} uploaded")
+    root = _mnist_test_root() if digits else None
+    extra = (_mnist_test_digits(root, MNIST_TEST_FIRST, MNIST_CKA_TOTAL - len(sources))
+             if root and len(sources) < MNIST_CKA_TOTAL else None)
+    if extra:
+        counts.append(f"{len(extra)} MNIST test images (test set {MNIST_TEST_FIRST}…"
+                      f"{MNIST_TEST_FIRST + len(extra) - 1}, from the local copy in {root})")
+        views = 1
+    n = (len(sources) + len(extra or [])) * views
     if n < 4:
         st.warning(f"CKA needs at least 4 images; this choice gives {n}. Upload more images or "
                    "add views per image.")
-        return None
-    return features.ImageViews(sources, views)
+        return None, None
+    what = " + ".join(counts) + (f", × {views} views each" if views > 1 else "")
+    return features.ImageViews(sources + (extra or []), views), f"{n} images: {what}"
+
+
+def _key(base: str, dataset: str) -> str:
+    """A widget key per mode (the ImageNet mode keeps the original key)."""
+    return base if dataset == "imagenet" else f"{base}_{dataset}"
 
 
 def _cka_chart(result: dict, debiased: bool) -> alt.Chart:
@@ -133,8 +204,10 @@ def _cka_chart(result: dict, debiased: bool) -> alt.Chart:
     text = base.mark_text(fontSize=13).encode(
         text=alt.Text("CKA:Q", format=".2f"),
         color=alt.condition("datum.CKA > 0.6", alt.value("black"), alt.value("white")))
-    return (heat + text).properties(width=80 * len(result["labels_b"]),
-                                    height=56 * len(result["labels_a"]))
+    # The size includes the axis labels and the legend: a floor keeps a 2×2 matrix (the MNIST
+    # networks have two stages) from being squeezed to nothing by its labels.
+    return (heat + text).properties(width=max(80 * len(result["labels_b"]), 360),
+                                    height=max(56 * len(result["labels_a"]), 260))
 
 
 # --------------------------------------------------------------------------------------------
@@ -144,12 +217,21 @@ st.write("The same image through two to four networks: what each one responds to
          "depth, and how similar their representations are across a batch of images.")
 
 _init_from_url()
+dataset = st.radio("Networks for", list(DATASETS), format_func=DATASETS.get, horizontal=True,
+                   key="compare_dataset",
+                   help="ImageNet photos: the large classics. MNIST digits: LeNet-5 and the "
+                        "small MNIST networks this project trained (assets/).")
+st.query_params["data"] = dataset
+digits = dataset == "mnist"
+NETWORKS = ALL_NETWORKS[dataset]
 top_left, top_right = st.columns([3, 2])
 with top_left:
-    names = st.multiselect("Networks (2–4)", NETWORKS, key="compare_nets", max_selections=4,
-                           help="ImageNet models; depth is matched by output stride.")
+    names = st.multiselect(
+        "Networks (2–4)", NETWORKS, key=NETS_KEY[dataset], max_selections=4,
+        help=("MNIST models trained by this project; depth is matched by output stride."
+              if digits else "ImageNet models; depth is matched by output stride."))
 with top_right:
-    picked = image_input("compare")
+    picked = image_input(_key("compare", dataset), digits=digits)
 
 if len(names) < 2:
     st.info("Choose at least two networks to compare.")
@@ -166,10 +248,12 @@ names = [n for n in names if n in loaded]
 random_nets = [n for n in names if loaded[n].is_random]
 if random_nets:
     st.warning(f"**Random weights:** {', '.join(random_nets)} "
-               f"{'has' if len(random_nets) == 1 else 'have'} no pretrained weights on this "
-               "machine, so their feature maps show what the architecture does to the image, "
-               "not features learned from ImageNet. EfficientNet-Lite0 has genuine weights "
-               "offline.",
+               f"{'has' if len(random_nets) == 1 else 'have'} no "
+               f"{'trained' if digits else 'pretrained'} weights on this machine, so their "
+               "feature maps show what the architecture does to the image, not features "
+               + ("learned from MNIST. Train them on the Train page (or restore assets/*.pt)."
+                  if digits else "learned from ImageNet. EfficientNet-Lite0 has genuine "
+                                 "weights offline."),
                icon=":material/warning:")
 if len(names) < 2:
     st.stop()
@@ -221,7 +305,7 @@ for col, name in zip(columns, names if picked is not None else []):
         path = st.selectbox("Layer", options, index=options.index(default),
                             key=f"compare_layer_{name}_{stride}",
                             format_func=lambda p, n=name: _layer_label(n, p))
-        _network_column(name, path, picked[0], n_channels, scaling)
+        _network_column(name, path, picked[0], n_channels, scaling, digits)
 
 # --------------------------------------------------------------------------------------------
 
@@ -233,22 +317,35 @@ st.write("Centred kernel alignment (Kornblith et al., 2019) compares two layers 
          "the number of images and the result is exactly the full-batch CKA.")
 row = st.columns(2)
 with row[0]:
-    net_a = st.selectbox("Network A", NETWORKS, index=NETWORKS.index(names[0]), key="cka_a")
+    net_a = st.selectbox("Network A", NETWORKS, index=NETWORKS.index(names[0]),
+                         key=_key("cka_a", dataset))
 with row[1]:
     net_b = st.selectbox("Network B (the same one for a self-comparison)", NETWORKS,
-                         index=NETWORKS.index(names[1]), key="cka_b")
+                         index=NETWORKS.index(names[1]), key=_key("cka_b", dataset))
 which = st.radio("Images", list(IMAGE_SETS), format_func=IMAGE_SETS.get, horizontal=True,
                  key="cka_images")
 if which != "samples":
-    st.file_uploader(f"Images for CKA ({images.FORMATS})", type=UPLOAD_TYPES,
-                     accept_multiple_files=True, key="cka_uploads")
+    st.file_uploader(f"{'Digits' if digits else 'Images'} for CKA ({images.FORMATS})",
+                     type=UPLOAD_TYPES, accept_multiple_files=True,
+                     key=_key("cka_uploads", dataset))
+topped_up = digits and _mnist_test_root() is not None
 opts = st.columns(3)
 with opts[0]:
-    views = st.select_slider("Views per image", [1, 2, 4, 8], value=8 if which == "samples" else 1,
-                             key="cka_views",
-                             help="The image, its mirror and crops of three quarters. Four bundled "
-                                  "photos are too few for CKA; views add examples, though views "
-                                  "of one photo are not independent like new photos are.")
+    if topped_up:  # real digits instead of mirrored and cropped views of ten samples
+        views = 1
+        st.caption(f"Topped up to {MNIST_CKA_TOTAL} images with real MNIST test digits from the "
+                   "local copy (test data beside the project, not shipped with the app).")
+    else:
+        views = st.select_slider(
+            "Views per image", [1, 2, 4, 8], value=8 if which == "samples" else 1,
+            key=_key("cka_views", dataset),
+            help=("The image, its mirror and crops of three quarters. Ten bundled digits are "
+                  "too few for CKA and the MNIST test set is not on this machine; views add "
+                  "examples, though views of one digit are not independent like new ones are."
+                  if digits else
+                  "The image, its mirror and crops of three quarters. Four bundled photos are "
+                  "too few for CKA; views add examples, though views of one photo are not "
+                  "independent like new photos are."))
 with opts[1]:
     batch_size = st.select_slider("Minibatch", [2, 4, 8, 16, 32], value=8, key="cka_batch",
                                   help="Images per forward pass; larger is faster, needs more "
@@ -259,12 +356,14 @@ with opts[2]:
                               "there are fewer images than channels; the debiased one is not "
                               "(it can go slightly below 0).")
 
-cka_images = _cka_images(which, views)
+cka_images, cka_what = _cka_images(which, views, dataset)
 if cka_images is not None:
-    passes = (f"{len(cka_images)} images through {net_a}, one forward pass each" if net_a == net_b
-              else f"{len(cka_images)} images through {net_a} and {net_b}")
-    st.caption(f"{passes}, every stage captured at once. On a CPU this takes from seconds "
-               "(small networks) to a few minutes (VGG-16 with many images).")
+    passes = (f"through {net_a}, one forward pass each" if net_a == net_b
+              else f"through {net_a} and {net_b}")
+    st.caption(f"**{cka_what}**, {passes}, every stage captured at once. "
+               + ("These small networks take a second or two on a CPU." if digits else
+                  "On a CPU this takes from seconds (small networks) to a few minutes (VGG-16 "
+                  "with many images)."))
     if st.button("Compute CKA", type="primary", key="cka_run"):
         pair = [net_a, net_b]
         layers = {n: features.stage_layers(n) for n in pair}
@@ -277,6 +376,7 @@ if cka_images is not None:
                 progress=lambda done, total: bar.progress(done / total,
                                                           text=f"{done} / {total} images"))
             st.session_state["cka_result"] = {
+                "dataset": dataset, "what": cka_what,
                 "a": net_a, "b": net_b, "n": len(cka_images),
                 "labels_a": [f"/{s} {p}" for s, p in layers[net_a].items()],
                 "labels_b": [f"/{s} {p}" for s, p in layers[net_b].items()],
@@ -290,11 +390,12 @@ if cka_images is not None:
             st.error(f"CKA could not be computed: {exc}")
 
 result = st.session_state.get("cka_result")
-if result:
+if result and result.get("dataset", "imagenet") == dataset:  # not the other mode's networks
     st.subheader(f"{result['a']} vs {result['b']}, {result['n']} images"
                  + (" (debiased)" if debiased else ""))
     st.altair_chart(_cka_chart(result, debiased), width="content")
-    notes = ["Rows: stages of A; columns: stages of B, by output stride. Hover for values."]
+    notes = [f"Over {result['what']}.",
+             "Rows: stages of A; columns: stages of B, by output stride. Hover for values."]
     if result["a"] == result["b"]:
         notes.append("A network against itself: the diagonal is 1 by definition; how fast "
                      "similarity falls off the diagonal shows how much each stage changes the "

@@ -101,3 +101,103 @@ def test_fewer_than_two_networks_asks_for_more(at):
     assert not at.exception
     assert any("at least two" in i.value for i in at.info)
     assert not at.subheader
+
+
+# ------------------------------------------------------------------ MNIST mode
+
+MNIST = ["lenet5", "mnist_plain", "mnist_bn_dropout"]  # the page's default three
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+
+
+def _stats_line(act) -> str:
+    """The statistics caption as the page writes it, from ``explorer.features`` directly."""
+    from explorer import features
+
+    s = features.layer_stats(act)
+    return (f"**{' × '.join(map(str, s.shape))}** · mean {s.mean:.3g} · std {s.std:.3g} · "
+            f"range {s.min:.3g} … {s.max:.3g} · **{s.zero_fraction:.0%}** zero after ReLU")
+
+
+@pytest.fixture(scope="module")
+def mnist_at():
+    at = AppTest.from_file(PAGE, default_timeout=240)
+    at.query_params["nets"] = ",".join(SMALL)  # opened in ImageNet mode, then switched
+    at.run()
+    at.radio(key="compare_dataset").set_value("mnist").run()
+    assert not at.exception, at.exception
+    at.selectbox(key="compare_mnist_sample").set_value("MNIST digit 7").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_mnist_mode_compares_the_trained_digit_networks(mnist_at):
+    import json
+
+    import torch
+
+    from explorer import features, images, weights
+
+    at = mnist_at
+    assert at.query_params["data"] in ("mnist", ["mnist"])
+    assert [s.value for s in at.subheader] == MNIST
+    assert not at.error and not at.warning  # trained weights: no random-weights warning
+    assert at.select_slider(key="compare_stride").options == ["/2", "/4"]
+    # The badge is the committed model card's test accuracy.
+    badges = [c.value for c in at.caption if c.value.startswith(":material/")]
+    cards = [json.loads((ASSETS / f"{n}.json").read_text())["test_accuracy"] for n in MNIST]
+    assert badges == [f":material/verified: trained here ({acc:.2f} % on MNIST test)"
+                      for acc in cards]
+    # Stride 4 by default: LeNet-5's S4 is 16@5×5 (REFERENCE.md), the Keras variants pool
+    # 28 -> 14 -> 7 with 32 channels.
+    layers = [s.value for s in at.selectbox if s.label == "Layer"]
+    assert layers == ["s4", "max_pooling2d_1", "max_pooling2d_1"]
+    assert _shapes(at) == ["16 × 5 × 5", "32 × 7 × 7", "32 × 7 × 7"]
+    # Each column's numbers are those of a direct capture of that layer for that digit,
+    # preprocessed by the model's own (MNIST-style) preprocessing.
+    digit = images.load_image(images.sample_images("digit")["MNIST digit 7"])
+    shown = [c.value for c in at.caption if "zero after ReLU" in c.value]
+    for name, path, line in zip(MNIST, layers, shown):
+        loaded = weights.load_model(name)
+        x = loaded.preprocess(digit)
+        assert x.shape[-2:] == torch.Size([32, 32] if name == "lenet5" else [28, 28])
+        assert line == _stats_line(features.capture(loaded.model, path, x)[path])
+    captions = [c for el in at.get("image") for c in el.captions]
+    assert sum("(32×32, after MNIST-style" in c for c in captions) == 1  # LeNet-5's input
+    assert sum("(28×28, after MNIST-style" in c for c in captions) == 2
+    assert len(at.get("download_button")) == len(MNIST)
+
+
+def test_mnist_mode_cka_over_real_test_digits(mnist_at):
+    at = mnist_at
+    at.selectbox(key="cka_a_mnist").set_value("mnist_plain")
+    at.selectbox(key="cka_b_mnist").set_value("mnist_bn_dropout")
+    at.run()
+    at.button(key="cka_run").click().run()
+    assert not at.exception and not at.error
+    result = at.session_state["cka_result"]
+    assert (result["a"], result["b"], result["n"]) == ("mnist_plain", "mnist_bn_dropout", 256)
+    assert "10 bundled digits + 246 MNIST test images" in result["what"]
+    for matrix in (result["biased"], result["debiased"]):
+        assert matrix.shape == (2, 2) and np.isfinite(matrix).all()
+    assert ((result["biased"] >= 0) & (result["biased"] <= 1)).all()
+    assert any("mnist_plain vs mnist_bn_dropout, 256 images" in s.value for s in at.subheader)
+    # A network against itself: the diagonal is 1.
+    at.selectbox(key="cka_b_mnist").set_value("mnist_plain").run()
+    at.button(key="cka_run").click().run()
+    assert not at.exception and not at.error
+    result = at.session_state["cka_result"]
+    assert (result["a"], result["b"]) == ("mnist_plain", "mnist_plain")
+    np.testing.assert_allclose(np.diag(result["biased"]), 1.0, atol=1e-9)
+    np.testing.assert_allclose(np.diag(result["debiased"]), 1.0, atol=1e-9)
+
+
+def test_mnist_mode_without_the_test_set_uses_views(mnist_at, monkeypatch, tmp_path):
+    monkeypatch.setenv("CNN_EXPLORER_MNIST", str(tmp_path))  # a local copy that is empty
+    at = mnist_at
+    at.run()
+    assert at.select_slider(key="cka_views_mnist").value == 8
+    at.button(key="cka_run").click().run()
+    assert not at.exception and not at.error
+    result = at.session_state["cka_result"]
+    assert result["n"] == 80 and result["what"] == "80 images: 10 bundled digits, × 8 views each"
+    np.testing.assert_allclose(np.diag(result["biased"]), 1.0, atol=1e-9)
