@@ -94,3 +94,26 @@ def test_compare_three_networks_on_an_uploaded_photo(page: Page, app_url: str):
     expect(page.get_by_role("heading", name=re.compile(
         r"efficientnet_lite0 vs efficientnet_lite0, 4 images \(debiased\)"))).to_be_visible()
     no_exception(page)
+
+
+def test_compare_the_trained_mnist_networks_on_a_sample_digit(page: Page, app_url: str):
+    open_page(page, app_url)
+    # Opens in ImageNet mode (two small networks, to keep it quick), then switches.
+    open_page(page, app_url, "compare", query="nets=resnet18,mobilenet_v2")
+    page.get_by_test_id("stRadio").get_by_text("MNIST digits", exact=True).click()
+    wait_idle(page)
+    expect(page).to_have_url(re.compile(r"data=mnist"))
+    pick(page, "Sample image", "MNIST digit 7")
+    no_exception(page)
+    mnist = ["lenet5", "mnist_plain", "mnist_bn_dropout"]
+    for name in mnist:
+        expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"trained here \(\d+\.\d\d % on MNIST test\)"))
+           ).to_have_count(3)
+    expect(page.get_by_text(re.compile(r"zero after ReLU"))).to_have_count(3)
+    expect(page.get_by_test_id("stImage")).to_have_count(6)  # overlay + grid per network
+    expect(page.get_by_text("16 × 5 × 5").first).to_be_visible()  # LeNet-5's S4
+    expect(slider(page, "Depth: output stride")).to_have_attribute("aria-valuetext", "/4")
+    page.set_viewport_size({"width": 1400, "height": 2000})
+    wait_idle(page)
+    shot(page, "compare_mnist")
