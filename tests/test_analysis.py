@@ -362,3 +362,32 @@ def test_cli_errors_are_one_line_with_exit_code_2(args, needle):
     assert p.returncode == 2
     assert needle in p.stderr and "Traceback" not in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_a_builder_without_meta_kernels_falls_back_to_one_real_build(monkeypatch):
+    """_build_meta's fallback: a builder whose init has no meta kernel is built for real once and
+    analysed on a meta copy, with the same result as the meta path."""
+    from explorer import analysis
+
+    expected = analyze("resnet18")
+    real_build = zoo.build
+    calls = []
+
+    def build_without_meta(name, **kwargs):
+        on_meta = torch.empty(0).device.type == "meta"
+        calls.append(on_meta)
+        if on_meta:
+            raise NotImplementedError("no meta kernel for an op in this builder")
+        return real_build(name, **kwargs)
+
+    monkeypatch.setattr(zoo, "build", build_without_meta)
+    analysis._analyze_cached.cache_clear()
+    try:
+        fallback = analyze("resnet18")
+    finally:
+        analysis._analyze_cached.cache_clear()
+    assert calls == [True, False]  # the meta try, then one real build
+    assert fallback.params_pytorch == expected.params_pytorch == 11_689_512
+    assert fallback.macs == expected.macs
+    assert [(r.name, r.output_shape, r.receptive_field) for r in fallback.layers] == \
+           [(r.name, r.output_shape, r.receptive_field) for r in expected.layers]
