@@ -3,7 +3,7 @@ import streamlit as st
 
 from explorer import diagram, zoo
 from explorer.analysis import AnalysisError, analyze
-from explorer.ui import charts
+from explorer.ui import charts, query
 from explorer.ui.widgets import model_picker
 from explorer.ui.router import through_router
 
@@ -43,8 +43,7 @@ def _legend() -> str:
 
 def _view_radio() -> str:
     if "arch_view" not in st.session_state:
-        wanted = st.query_params.get("view")
-        st.session_state["arch_view"] = wanted if wanted in VIEWS else "block"
+        st.session_state["arch_view"] = query.get_choice("view", VIEWS, "block")
     level = st.radio("Diagram view", list(VIEWS), key="arch_view", horizontal=True,
                      format_func=VIEWS.get,
                      help="Stages: the network by output stride. Blocks: residual blocks, "
@@ -58,9 +57,7 @@ def _size_input(name: str, native: int, smallest: int) -> int:
     """Input side length; a size other than the native one goes in the URL as ``size``."""
     key = f"arch_size_{name}"
     if key not in st.session_state:
-        wanted = st.query_params.get("size", "")
-        st.session_state[key] = int(wanted) if wanted.isdigit() and 1 <= int(wanted) <= 1024 \
-            else native
+        st.session_state[key] = query.get_int("size", native, 1, 1024)
     side = st.number_input(
         "Input size (H = W)", min_value=1, max_value=1024, step=1, key=key,
         help=f"{name} was designed for {native}×{native}; it accepts any size from "

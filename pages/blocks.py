@@ -5,6 +5,7 @@ import hashlib
 import streamlit as st
 
 from explorer import blocks, zoo
+from explorer.ui import query
 from explorer.ui.models import get_model
 from explorer.ui.widgets import image_input
 from explorer.ui.router import through_router
@@ -57,8 +58,7 @@ def _source(cls_name: str, _cls) -> str:
 
 def _kind_picker() -> str:
     if "blk_kind" not in st.session_state:
-        wanted = st.query_params.get("kind")
-        st.session_state["blk_kind"] = wanted if wanted in KINDS else "inception_v1"
+        st.session_state["blk_kind"] = query.get_choice("kind", KINDS, "inception_v1")
     kind = st.selectbox("Block", KINDS, key="blk_kind", format_func=zoo.BLOCK_KINDS.get)
     st.query_params["kind"] = kind
     return kind

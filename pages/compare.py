@@ -9,6 +9,7 @@ from PIL import Image
 
 from explorer import features, images, inference, zoo
 from explorer.analysis import analyze
+from explorer.ui import query
 from explorer.ui.models import get_model
 from explorer.ui.widgets import UPLOAD_TYPES, image_input
 from explorer.ui.router import through_router
@@ -75,16 +76,15 @@ def _init_from_url() -> None:
     """Mode, networks and depth come from the URL on the first run, so a link reopens the
     view. A mode's networks are read when that mode is first shown (a link names one mode's)."""
     if "compare_dataset" not in st.session_state:
-        wanted = st.query_params.get("data", "imagenet")
-        st.session_state["compare_dataset"] = wanted if wanted in DATASETS else "imagenet"
+        st.session_state["compare_dataset"] = query.get_choice("data", DATASETS, "imagenet")
     dataset = st.session_state["compare_dataset"]
     key, networks = NETS_KEY[dataset], ALL_NETWORKS[dataset]
     if key not in st.session_state:
-        wanted = [n for n in st.query_params.get("nets", "").split(",") if n in networks]
-        st.session_state[key] = (wanted if 2 <= len(wanted) <= 4 else
-                                 [n for n in DEFAULT_NETWORKS[dataset] if n in networks])
-    if "compare_stride" not in st.session_state and st.query_params.get("stride", "").isdigit():
-        st.session_state["compare_stride"] = int(st.query_params["stride"])
+        st.session_state[key] = query.get_list(
+            "nets", networks, [n for n in DEFAULT_NETWORKS[dataset] if n in networks], 2, 4)
+    if "compare_stride" not in st.session_state and "stride" in st.query_params:
+        # Any power of two a link may name; the page moves it to the nearest stride offered.
+        st.session_state["compare_stride"] = query.get_int("stride", 8, 1, 1024)
 
 
 def _network_column(name: str, path: str, picture, n_channels: int, scaling: str,

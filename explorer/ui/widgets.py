@@ -5,6 +5,7 @@ import streamlit as st
 from PIL import Image
 
 from explorer import images, zoo
+from explorer.ui import query
 
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "gif"]
 _LAST_UPLOAD = "explorer_last_upload"  # session-state key: (name, bytes) of the latest upload
@@ -22,12 +23,9 @@ def model_picker(key: str, default: str | None = None, dataset: str | None = Non
     so a reload or a shared link opens the same model."""
     options = names if names is not None else zoo.list_models(dataset)
     if key not in st.session_state:
-        wanted = st.query_params.get(query_param) if query_param else None
-        if wanted and wanted not in options:
-            st.warning(f"The link names the model {wanted!r}, which the explorer does not "
-                       f"have; showing {default or options[0]} instead.")
-            wanted = None
-        st.session_state[key] = wanted or (default if default in options else options[0])
+        fallback = default if default in options else options[0]
+        st.session_state[key] = (query.get_model(query_param, options, fallback)
+                                 if query_param else fallback)
     name = st.selectbox(label, options, key=key, format_func=_model_label)
     if query_param:
         st.query_params[query_param] = name
