@@ -25,6 +25,7 @@ import torch
 import torch.nn as nn
 import torchvision.transforms.functional as TF
 from PIL import Image
+from explorer.i18n import _
 
 if TYPE_CHECKING:  # pragma: no cover
     from .weights import LoadedModel
@@ -188,7 +189,7 @@ def device_info() -> str:
         return f"GPU (CUDA): {props.name}, {props.total_memory / 2**30:.0f} GiB"
     if device.type == "mps":
         return "GPU (Apple MPS)"
-    return f"CPU ({torch.get_num_threads()} threads) — no GPU found"
+    return _("CPU ({threads} threads) — no GPU found").format(threads=torch.get_num_threads())
 
 
 _copies: "weakref.WeakKeyDictionary[nn.Module, dict[str, nn.Module]]" = weakref.WeakKeyDictionary()

@@ -21,9 +21,12 @@ language of the session it serves, and one session never changes another's.
 from __future__ import annotations
 
 import contextvars
+import gettext as _gettext
+from functools import lru_cache
+from pathlib import Path
 
 __all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "_", "N_", "ngettext", "set_language",
-           "get_language"]
+           "get_language", "language_from_locale", "format_int", "format_count"]
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 DEFAULT_LANGUAGE = "en"
@@ -43,9 +46,31 @@ def get_language() -> str:
     return _current.get()
 
 
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+
+
+@lru_cache(maxsize=None)
+def _translations(code: str) -> _gettext.NullTranslations:
+    """The compiled catalog ``locale/<code>/LC_MESSAGES/messages.mo`` (English: none needed).
+    Built from the .po by ``python -m explorer.i18n update``; a missing string stays English."""
+    if code == DEFAULT_LANGUAGE:
+        return _gettext.NullTranslations()
+    return _gettext.translation("messages", LOCALE_DIR, languages=[code], fallback=True)
+
+
+def language_from_locale(locale: str | None) -> str:
+    """The UI language for a browser locale or Accept-Language header ("zh-CN",
+    "zh-Hans-CN,zh;q=0.9,en;q=0.8"): the first listed language the UI speaks, else English."""
+    for part in (locale or "").split(","):
+        code = part.split(";")[0].strip().lower().replace("_", "-").split("-")[0]
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANGUAGE
+
+
 def _(message: str) -> str:
     """``message`` (an English source string) in the current language."""
-    return message  # catalogs: see issue 13
+    return _translations(_current.get()).gettext(message)
 
 
 def N_(message: str) -> str:
@@ -54,4 +79,30 @@ def N_(message: str) -> str:
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    return singular if n == 1 else plural
+    return _translations(_current.get()).ngettext(singular, plural, n)
+
+
+def format_int(n: int | float) -> str:
+    """An exact count with thousands separators: 138,357,544 (the same in both languages)."""
+    return f"{int(round(n)):,}"
+
+
+def format_count(n: int | float, digits: int = 3) -> str:
+    """A large count made readable: "138.4 M" / "1.2 G" in English, 万/亿 in Chinese as the
+    course notes write them ("1.2亿" multiplications, "1.38亿" parameters).  Below 10,000 the
+    exact number."""
+    n = float(n)
+    if abs(n) < 1e4:
+        return format_int(n)
+    if _current.get() == "zh":
+        unit, scale = ("亿", 1e8) if abs(n) >= 1e8 else ("万", 1e4)
+        return f"{_significant(n / scale, digits)}{unit}"
+    unit, scale = next((u, s) for u, s in (("G", 1e9), ("M", 1e6), ("k", 1e3)) if abs(n) >= s)
+    return f"{_significant(n / scale, digits)} {unit}"
+
+
+def _significant(x: float, digits: int) -> str:
+    """``x`` to ``digits`` significant figures, never in exponent form: 1244, 12.4, 1.38."""
+    whole = len(str(int(abs(x)))) if abs(x) >= 1 else 1
+    text = f"{x:.{max(0, digits - whole)}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -2,19 +2,22 @@
 import streamlit as st
 
 from explorer import inference
+from explorer.i18n import _, get_language
+from explorer.ui.language import language_switch
 
 
 @st.cache_data(show_spinner=False)
-def _device_text() -> str:
+def _device_text(lang: str) -> str:  # per language: the text is translated
     return inference.device_info()
 
 
 def sidebar() -> None:
     with st.sidebar:
-        st.caption(f"**Device:** {_device_text()}")
-        st.caption("MACs = multiply-accumulates of convolution and linear layers; "
-                   "FLOPs = 2 × MACs.")
-        st.caption("Weights: EfficientNet-Lite0 ships genuine ImageNet weights and the MNIST "
-                   "models are trained here; torchvision's ImageNet weights download on first "
-                   "use (internet needed), otherwise a model runs with random weights, "
-                   "labelled as such.")
+        language_switch()
+        st.caption(_("**Device:** {device}").format(device=_device_text(get_language())))
+        st.caption(_("MACs = multiply-accumulates of convolution and linear layers; "
+                     "FLOPs = 2 × MACs."))
+        st.caption(_("Weights: EfficientNet-Lite0 ships genuine ImageNet weights and the MNIST "
+                     "models are trained here; torchvision's ImageNet weights download on first "
+                     "use (internet needed), otherwise a model runs with random weights, "
+                     "labelled as such."))

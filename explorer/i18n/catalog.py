@@ -1,0 +1,211 @@
+"""The translation catalogs: extract the UI's strings, merge them into each .po, compile .mo, check.
+
+Driven by ``python -m explorer.i18n`` (see ``__main__``); the app itself only reads the compiled
+``.mo`` files with the standard library's ``gettext`` (no Babel at run time).
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_file
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import read_mo, write_mo
+from babel.messages.pofile import read_po, write_po
+from babel.util import pathmatch
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "messages"
+MAPPING = ROOT / "babel.cfg"
+KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
+TRANSLATED = ("zh",)  # every language but the source language (English)
+_SKIP_DIRS = {".venv", ".git", "tests", "node_modules", "__pycache__", "bench", "assets", "docs"}
+
+
+def po_path(lang: str) -> Path:
+    return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def mo_path(lang: str) -> Path:
+    return po_path(lang).with_suffix(".mo")
+
+
+def _source_files(root: Path = ROOT) -> list[tuple[Path, str]]:
+    """(file, extraction method) for every file babel.cfg's patterns match."""
+    with open(MAPPING, encoding="utf-8") as f:
+        method_map, _options = parse_mapping_cfg(f)
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not d.startswith("."))
+        for name in sorted(filenames):
+            rel = (Path(dirpath) / name).relative_to(root).as_posix()
+            for pattern, method in method_map:
+                if pathmatch(pattern, rel):
+                    found.append((root / rel, method))
+                    break
+    return found
+
+
+def extract(root: Path = ROOT) -> Catalog:
+    """Every string wrapped in ``_``, ``N_`` or ``ngettext`` in the files babel.cfg names."""
+    template = Catalog(project="CNN Explorer", charset="utf-8", fuzzy=False)
+    for path, method in _source_files(root):
+        rel = path.relative_to(root).as_posix()
+        for lineno, message, comments, context in extract_from_file(
+                method, str(path), keywords=KEYWORDS, comment_tags=("i18n:",),
+                strip_comment_tags=True):
+            template.add(message, None, [(rel, lineno)], auto_comments=comments,
+                         context=context)
+    return template
+
+
+def bad_calls(root: Path = ROOT) -> list[str]:
+    """Calls the extractor cannot see: ``_(f"...")`` or ``_(a + b)`` (not a plain literal)."""
+    pattern = re.compile(r"""(?<![\w.])(?:_|N_)\(\s*(?:[rRbB]?[fF][rR]?["']|[A-Za-z_][\w.]*\s*\+)""")
+    out = []
+    for path, _method in _source_files(root):
+        if path.parent == Path(__file__).resolve().parent:
+            continue  # this package's own docstrings quote the patterns
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if pattern.search(line):
+                out.append(f"{path.relative_to(root).as_posix()}:{n}: {line.strip()}")
+    return out
+
+
+def read(lang: str) -> Catalog:
+    with open(po_path(lang), "rb") as f:
+        return read_po(f, locale=lang)
+
+
+def write(lang: str, catalog: Catalog) -> None:
+    buf = io.BytesIO()
+    write_po(buf, catalog, width=100, sort_by_file=False, omit_header=False,
+             include_previous=True)
+    po_path(lang).parent.mkdir(parents=True, exist_ok=True)
+    po_path(lang).write_bytes(buf.getvalue())
+
+
+def compile_mo(lang: str, catalog: Catalog | None = None) -> None:
+    """The .mo the app reads; fuzzy or empty translations are left out (English is shown)."""
+    catalog = catalog or read(lang)
+    buf = io.BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    mo_path(lang).write_bytes(buf.getvalue())
+
+
+def update(lang: str, template: Catalog) -> Catalog:
+    """Merge the extracted strings into ``lang``'s .po: new strings arrive untranslated (or
+    fuzzy with a close match's translation, to be reviewed); vanished ones become obsolete."""
+    if po_path(lang).exists():
+        catalog = read(lang)
+        catalog.update(template, no_fuzzy_matching=False, update_creation_date=False)
+    else:
+        catalog = Catalog(locale=lang, project="CNN Explorer", charset="utf-8", fuzzy=False)
+        catalog.update(template, no_fuzzy_matching=True)
+    # Obsolete strings stay only as long as nothing replaced them: keep the file readable.
+    catalog.obsolete.clear()
+    write(lang, catalog)
+    compile_mo(lang, catalog)
+    return catalog
+
+
+_FORMATTER = string.Formatter()
+
+
+def placeholders(text: str) -> list[str] | None:
+    """The ``{name:spec}`` fields of a str.format template, sorted; None if it does not parse."""
+    try:
+        return sorted(f"{name}:{spec}" for _lit, name, spec, _conv in _FORMATTER.parse(text)
+                      if name is not None)
+    except ValueError:
+        return None
+
+
+@dataclass
+class Report:
+    lang: str
+    untranslated: list[str] = field(default_factory=list)
+    fuzzy: list[str] = field(default_factory=list)
+    placeholder_mismatch: list[str] = field(default_factory=list)
+    not_extracted: list[str] = field(default_factory=list)  # in the code, not in the .po yet
+    stale_mo: bool = False
+    bad_calls: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.untranslated or self.fuzzy or self.placeholder_mismatch
+                    or self.not_extracted or self.stale_mo or self.bad_calls)
+
+    def lines(self) -> list[str]:
+        out = [f"[{self.lang}] " + ("OK" if self.ok else "PROBLEMS")]
+        for title, items in (("untranslated", self.untranslated), ("fuzzy (review, then "
+                             "remove the fuzzy flag)", self.fuzzy),
+                             ("placeholders differ", self.placeholder_mismatch),
+                             ("in the code but not in the catalog (run update)",
+                              self.not_extracted),
+                             ("not extractable (use a literal with named placeholders)",
+                              self.bad_calls)):
+            if items:
+                out.append(f"  {len(items)} {title}:")
+                out += [f"    {item}" for item in items]
+        if self.stale_mo:
+            out.append("  the compiled .mo differs from the .po (run update or compile)")
+        return out
+
+
+def _where(message) -> str:
+    return ", ".join(f"{f}:{n}" for f, n in message.locations[:2])
+
+
+def _msgstrs(message) -> list[str]:
+    return list(message.string) if isinstance(message.string, (list, tuple)) else [message.string]
+
+
+def _msgids(message) -> list[str]:
+    return list(message.id) if isinstance(message.id, (list, tuple)) else [message.id]
+
+
+def check(lang: str, template: Catalog | None = None) -> Report:
+    """Everything that would leave English in ``lang``'s UI, or break a translated string."""
+    report = Report(lang)
+    catalog = read(lang)
+    for message in catalog:
+        if not message.id:
+            continue
+        ids, strs = _msgids(message), _msgstrs(message)
+        label = f"{ids[0]!r} ({_where(message)})"
+        if not all(strs):
+            report.untranslated.append(label)
+            continue
+        if message.fuzzy:
+            report.fuzzy.append(label)
+        want = placeholders(ids[-1])
+        for s in strs:
+            if placeholders(s) != want:
+                report.placeholder_mismatch.append(f"{label}: {s!r}")
+    if template is not None:
+        known = {m.id if not isinstance(m.id, (list, tuple)) else m.id[0] for m in catalog}
+        for m in template:
+            mid = m.id if not isinstance(m.id, (list, tuple)) else m.id[0]
+            if m.id and mid not in known:
+                report.not_extracted.append(f"{mid!r} ({_where(m)})")
+        report.bad_calls = bad_calls()
+    if not mo_path(lang).exists():
+        report.stale_mo = True
+    else:
+        with open(mo_path(lang), "rb") as f:
+            compiled = read_mo(f)
+        want = {(m.id if not isinstance(m.id, list) else tuple(m.id)): m.string for m in catalog
+                if m.id and not m.fuzzy and all(_msgstrs(m))}
+        have = {(m.id if not isinstance(m.id, list) else tuple(m.id)): m.string
+                for m in compiled if m.id}
+        norm = lambda d: {k: tuple(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+                          for k, v in d.items()}
+        report.stale_mo = norm(want) != norm(have)
+    return report

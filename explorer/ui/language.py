@@ -1,0 +1,37 @@
+"""The UI language of this browser session: chosen in the sidebar, kept in the URL (?lang=zh)
+and the session, first guessed from the browser; applied at the start of every script run."""
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer.i18n import LANGUAGES, language_from_locale, set_language
+
+KEY = "ui_language"  # session-state key of the sidebar's switch
+
+
+def browser_language() -> str:
+    """The browser's preferred language if the UI speaks it (``st.context.locale``, else the
+    Accept-Language header), otherwise English."""
+    try:
+        wanted = st.context.locale or st.context.headers.get("Accept-Language")
+    except Exception:  # no browser context (a bare script run)
+        wanted = None
+    return language_from_locale(wanted)
+
+
+def apply_language() -> str:
+    """Set this run's language (before anything is drawn) and keep it in the URL."""
+    if KEY not in st.session_state:
+        wanted = st.query_params.get("lang")
+        st.session_state[KEY] = wanted if wanted in LANGUAGES else browser_language()
+    lang = set_language(st.session_state[KEY])
+    if st.query_params.get("lang") != lang:
+        st.query_params["lang"] = lang
+    return lang
+
+
+def language_switch() -> str:
+    """English / 简体中文, in both languages' words so either reader finds it. Widgets keep their
+    state through a switch (they are keyed; their options are codes shown translated)."""
+    return st.radio("Language · 语言", list(LANGUAGES), key=KEY, format_func=LANGUAGES.get,
+                    horizontal=True)
