@@ -27,11 +27,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from explorer.data import data_root  # noqa: E402
 from explorer import attribution, inference  # noqa: E402
 from explorer.images import load_image  # noqa: E402
 from explorer.weights import load_model  # noqa: E402
 
-PHOTO = ROOT.parent / "shared" / "data" / "imagenet-samples" / "n01440764_tench.JPEG"
+PHOTO = data_root("imagenet-samples") / "n01440764_tench.JPEG"
 
 
 def _sync(device: torch.device) -> None:

@@ -67,7 +67,7 @@ MNIST_STD = 0.3081
 # The models this module knows how to train (seed 002's variants and LeNet-5).
 TRAINABLE_MODELS = ("lenet5", "mnist_plain", "mnist_bn_dropout", "mnist_nin")
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEFAULT_DATA = Path.home() / ".cache" / "cnn-explorer" / "data"
+DEFAULT_DATA = Path.home() / ".cache" / "cnn-explorer" / "data" / "mnist"  # = explorer.data's cache
 RAW_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -654,15 +654,12 @@ def digit_rows(image, models: list) -> list[dict]:
 
 
 def find_mnist() -> tuple[Path, bool]:
-    """(data root, download?) for the app: ``$CNN_EXPLORER_MNIST``, the project's shared copy
+    """(data root, download?) for the app, from the data resolver ``explorer.data``:
+    ``$CNN_EXPLORER_MNIST``, ``$CNN_EXPLORER_DATA/mnist``, the project's shared copy
     ``../shared/data/mnist``, or the user cache (downloaded on first use)."""
-    env = os.environ.get("CNN_EXPLORER_MNIST")
-    if env:
-        return Path(env).expanduser(), False
-    shared = ASSETS.parent.parent / "shared" / "data" / "mnist"
-    if (shared / "MNIST" / "raw" / RAW_FILES[0]).exists():
-        return shared, False
-    return DEFAULT_DATA, True
+    from . import data
+
+    return data.mnist_root()
 
 
 # ----------------------------------------------------------------------------------- helpers

@@ -1,7 +1,6 @@
 """explorer.attribution: correct maps, and the shared cached model is never touched."""
 import copy
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,13 +9,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
+from explorer.data import data_root
 from explorer import attribution
 from explorer.attribution import (METHODS, AttributionError, conv_layers, deletion_curve,
                                   estimate_seconds, explain, gradcam_layers, overlay)
 from explorer.inference import predict
 from explorer.weights import load_model
 
-IMAGENET = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-samples"
+IMAGENET = data_root("imagenet-samples")
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
+from explorer.data import data_root
 from explorer import inference, train, weights
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "mnist"
+DATA = data_root("mnist")
 N = 200
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import math
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,11 +10,12 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
+from explorer.data import data_root
 from explorer import features as F
 from explorer import zoo
 from explorer.analysis import analyze
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imagenet-samples"
+DATA = data_root("imagenet-samples")
 
 
 # --------------------------------------------------------------------------------------------

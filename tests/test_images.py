@@ -2,17 +2,16 @@
 import io
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from explorer.data import data_root
 from explorer import images
 from explorer.images import ImageLoadError, load_image, read_image
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-IMAGENET = DATA / "imagenet-samples"
+IMAGENET = data_root("imagenet-samples")
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -126,7 +125,7 @@ def test_samples_exist_with_licences():
     digits = images.sample_images("digit")
     assert len(digits) == 10
     # The digit samples are the MNIST test images their manifest names, with those labels.
-    raw = (DATA / "mnist" / "MNIST" / "raw")
+    raw = (data_root("mnist") / "MNIST" / "raw")
     labels = np.frombuffer((raw / "t10k-labels-idx1-ubyte").read_bytes()[8:], np.uint8)
     pixels = np.frombuffer((raw / "t10k-images-idx3-ubyte").read_bytes()[16:], np.uint8)
     for s in manifest:

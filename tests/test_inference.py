@@ -1,20 +1,19 @@
 """explorer.inference: preprocessing, device choice, prediction, and the OOM fallback."""
 from collections import namedtuple
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from explorer.data import data_root
 from explorer import inference
 from explorer.inference import (MNIST_MEAN, MNIST_STD, device_info, logits_of, mnist_preprocess,
                                 model_on, pick_device, predict, tensor_to_image)
 from explorer.weights import load_model
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-IMAGENET = DATA / "imagenet-samples"
-MNIST_TEST = DATA / "mnist" / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
+IMAGENET = data_root("imagenet-samples")
+MNIST_TEST = data_root("mnist") / "MNIST" / "raw" / "t10k-images-idx3-ubyte"
 
 
 @pytest.fixture(scope="module")

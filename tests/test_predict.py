@@ -14,11 +14,12 @@ import pytest
 import torch
 from PIL import Image
 
+from explorer.data import data_root
 from explorer import zoo
 from explorer.predict import run
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGENET = ROOT.parent / "shared" / "data" / "imagenet-samples"
+IMAGENET = data_root("imagenet-samples")
 TENCH = IMAGENET / "n01440764_tench.JPEG"
 
 

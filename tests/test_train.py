@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from explorer.data import data_root
 from explorer import inference, train, zoo
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "mnist"
+DATA = data_root("mnist")
 # md5 of the unpacked IDX files, from shared/data/README.md.
 README_MD5 = {
     "train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",

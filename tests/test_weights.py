@@ -11,11 +11,11 @@ import torch
 import torchvision
 from PIL import Image
 
+from explorer.data import data_root
 from explorer import weights, zoo
 from explorer.weights import WeightsError, available_sources, load_model
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-TENCH = DATA / "imagenet-samples" / "n01440764_tench.JPEG"
+TENCH = data_root("imagenet-samples") / "n01440764_tench.JPEG"
 
 
 def _params_frozen(model):

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-from pathlib import Path
 
 import pytest
 import torch
 from torchvision import models as tv_models
 
+from explorer.data import data_root
 from explorer.zoo import (
     BLOCK_KINDS,
     UnknownModelError,
@@ -23,8 +23,7 @@ from explorer.zoo import (
 from explorer.zoo import efficientnet_lite
 
 ALL = list_models()
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-IMAGENET_SAMPLES = SHARED / "data" / "imagenet-samples"
+IMAGENET_SAMPLES = data_root("imagenet-samples")
 
 # sum(p.numel()) for each model, and where the source is Keras, the Keras total
 # (trainable + BatchNorm moving mean and variance). Sources:

@@ -11,10 +11,11 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from explorer.data import data_root
 from explorer import zoo
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "inference.py")
-IMAGENET = Path(__file__).resolve().parents[3] / "shared" / "data" / "imagenet-samples"
+IMAGENET = data_root("imagenet-samples")
 TENCH = IMAGENET / "n01440764_tench.JPEG"
 
 

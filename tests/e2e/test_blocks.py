@@ -1,13 +1,12 @@
 """The Blocks page in a real browser: step through an Inception module and a residual block with
 an uploaded photo, and save screenshots (tests/e2e/screenshots/blocks-*.png) to look at."""
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from explorer.data import data_root
 from .helpers import no_exception, open_page, shot, upload, wait_idle
 
-PHOTO = (Path(__file__).resolve().parents[3] / "shared" / "data" / "imagenet-samples"
-         / "n01530575_brambling.JPEG")
+PHOTO = data_root("imagenet-samples") / "n01530575_brambling.JPEG"
 
 
 def _open_blocks(page: Page, app_url: str, query: str) -> None:

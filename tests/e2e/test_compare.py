@@ -3,14 +3,13 @@ control, then CKA of a network with itself. Screenshots: tests/e2e/screenshots/c
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from explorer.data import data_root
 from tests.e2e.helpers import SHOTS, no_exception, open_page, shot, upload, wait_idle
 
-PHOTO = (Path(__file__).resolve().parents[3] / "shared" / "data" / "imagenet-samples"
-         / "n01530575_brambling.JPEG")
+PHOTO = data_root("imagenet-samples") / "n01530575_brambling.JPEG"
 NETS = ["vgg16", "resnet50", "efficientnet_lite0"]
 
 

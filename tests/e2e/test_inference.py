@@ -3,14 +3,13 @@ saliency maps side by side. Screenshots: tests/e2e/screenshots/inference_*.png."
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
+from explorer.data import data_root
 from tests.e2e.helpers import no_exception, open_page, shot, wait_idle
 
-PHOTO = (Path(__file__).resolve().parents[3] / "shared" / "data" / "imagenet-samples"
-         / "n02007558_flamingo.JPEG")
+PHOTO = data_root("imagenet-samples") / "n02007558_flamingo.JPEG"
 
 
 def test_upload_predict_and_explain(page: Page, app_url: str):

@@ -1,16 +1,16 @@
 """The Train page in Chromium: the reproduction table, a digit drawn with the mouse on the
 canvas, and a photographed digit uploaded; screenshots in tests/e2e/screenshots/train-*.png."""
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 from playwright.sync_api import expect
 
+from explorer.data import data_root
 from explorer import train
 
 from .helpers import no_exception, open_page, shot, upload, wait_idle
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mnist"
+DATA = data_root("mnist")
 
 
 def _predictions(page):
