@@ -60,7 +60,7 @@ import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
-from explorer import zoo
+from explorer import rng, zoo
 
 __all__ = [
     "BlockConfigError",
@@ -482,7 +482,7 @@ def build_standalone(kind: str, variant: str | int | None = None, h: int | None 
     _check_input(h, w, c)
     values = _parse_settings(var, settings)
     try:
-        with torch.device(device):
+        with torch.device(device), rng.seeded(0):  # reproducible, global generator untouched
             module = var.build(c, **values)
     except (ValueError, RuntimeError, AssertionError, ZeroDivisionError) as exc:
         raise BlockConfigError(f"These settings cannot make a {kind} block: {exc}") from None
@@ -1104,8 +1104,8 @@ class ExternalModel:
 def external_model(name: str = DEEPLAB) -> ExternalModel:
     """A model outside the zoo (DeepLab v3 for its ASPP), with random weights: no weights for it
     ship with the explorer. Eval mode, parameters frozen."""
-    torch.manual_seed(0)
-    model = _build_external(name).eval()
+    with rng.seeded(0):  # the same weights every time, without touching the global generator
+        model = _build_external(name).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)

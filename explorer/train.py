@@ -28,7 +28,6 @@ import hashlib
 import json
 import os
 import platform
-import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -40,7 +39,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from explorer import zoo
+from explorer import rng, zoo
 
 __all__ = [
     "MNIST_MEAN",
@@ -220,12 +219,6 @@ def _device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
              input_size=(1, 28, 28), device=None, batch_size: int = 1000) -> tuple[float, float, int]:
@@ -274,7 +267,9 @@ class Trainer:
         self.download = download
         self.device = _device(device)
         self.spec = zoo.get_spec(name)
-        seed_everything(seed)
+        # Every draw comes from generators of this run, never the process-wide one that other
+        # sessions' threads share (explorer.rng): a seeded run gives the same numbers alone or
+        # beside others.
         self.gen = torch.Generator().manual_seed(seed)
 
         x_all, y_all = load_mnist(self.data_root, train=True, download=download)
@@ -289,7 +284,13 @@ class Trainer:
         self.x_train, self.y_train = x_all[train_idx], y_all[train_idx]
         self.x_val, self.y_val = x_all[val_idx], y_all[val_idx]
 
-        self.model = zoo.build(name).to(self.device)
+        # Initial weights as torch.manual_seed(seed) gives them; dropout masks continue the same
+        # stream (on the CPU bit-identical to the former global seeding).
+        with rng.seeded(seed) as init_gen:
+            model = zoo.build(name)
+        if self.device.type != "cpu":
+            init_gen = torch.Generator(device=self.device).manual_seed(seed)
+        self.model = rng.seed_dropout(model, init_gen).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=recipe.lr, betas=recipe.betas)
         self.batches_per_epoch = (len(self.x_train) + recipe.batch_size - 1) // recipe.batch_size
         self.history: list[dict] = []

@@ -43,7 +43,7 @@ from urllib.parse import urlparse
 import torch
 import torch.nn as nn
 
-from . import zoo
+from . import rng, zoo
 from .inference import Preprocess, imagenet_preprocess, mnist_preprocess, cifar_preprocess
 
 __all__ = [
@@ -269,8 +269,9 @@ def load_model(name: str, source: str = "auto", checkpoint: bytes | None = None)
             raise WeightsError("Choose a checkpoint file to upload first.")
         return _load_upload(name, checkpoint)
     if source == "random":
-        with torch.random.fork_rng(devices=[]):  # the same "random" model every time,
-            torch.manual_seed(0)  # without disturbing the caller's random state
+        # The same "random" model every time (what torch.manual_seed(0) gives), drawn from a
+        # private generator: never from or into the global one other sessions' threads share.
+        with rng.seeded(0):
             model = _freeze(zoo.build(name))
         return LoadedModel(name, model, "random", RANDOM_LABEL, _categories(name),
                            default_preprocess(name, "random"))
