@@ -22,6 +22,8 @@ import shutil
 import subprocess
 from collections import Counter
 
+from explorer.i18n import N_, _
+
 __all__ = ["LEVELS", "CATEGORIES", "category", "fmt_shape", "stage_title", "stage_name",
            "weighted_depth", "to_dot", "to_svg", "has_dot"]
 
@@ -29,16 +31,17 @@ LEVELS = ("stage", "block", "layer")
 
 # kind of layer -> (fill colour, legend text). Pastels with dark text read in light and dark themes.
 CATEGORIES = {
-    "conv": ("#9ecae1", "convolution"),
-    "pool": ("#fdd0a2", "pooling"),
-    "norm": ("#c7e9c0", "normalisation"),
-    "act": ("#fcbba1", "activation"),
-    "linear": ("#dadaeb", "linear (dense)"),
-    "merge": ("#ffe066", "merge (add / concat)"),
-    "block": ("#e5f5f9", "block"),
-    "stage": ("#deebf7", "stage"),
-    "io": ("#ffffff", "input"),
-    "other": ("#eeeeee", "other (dropout, flatten...)"),
+# The legend texts are marked for translation; show them with ``_(CATEGORIES[k][1])``.
+    "conv": ("#9ecae1", N_("convolution")),
+    "pool": ("#fdd0a2", N_("pooling")),
+    "norm": ("#c7e9c0", N_("normalisation")),
+    "act": ("#fcbba1", N_("activation")),
+    "linear": ("#dadaeb", N_("linear (dense)")),
+    "merge": ("#ffe066", N_("merge (add / concat)")),
+    "block": ("#e5f5f9", N_("block")),
+    "stage": ("#deebf7", N_("stage")),
+    "io": ("#ffffff", N_("input")),
+    "other": ("#eeeeee", N_("other (dropout, flatten...)")),
 }
 
 _ACTIVATIONS = {"ReLU", "ReLU6", "LeakyReLU", "PReLU", "ELU", "SELU", "CELU", "GELU", "SiLU",
@@ -103,7 +106,8 @@ def _op_text(row) -> str:
             text += f" dil {_pair_text(row.dilation)}"
         if row.groups and row.groups > 1:
             in_ch = row.input_shapes[0][1] if row.input_shapes and len(row.input_shapes[0]) > 1 else 0
-            text += " depthwise" if row.groups == in_ch else f" groups {row.groups}"
+            text += " " + (_("depthwise") if row.groups == in_ch
+                           else _("groups {groups}").format(groups=row.groups))
     return text
 
 
@@ -134,7 +138,7 @@ def _header(title: str, rankdir: str) -> list[str]:
 
 def _input_node(analysis) -> str:
     c, h, w = analysis.input_size
-    return _node("input", f"input\n{c}×{h}×{w}", "io", extra='style="rounded"')
+    return _node("input", _("input") + f"\n{c}×{h}×{w}", "io", extra='style="rounded"')
 
 
 def to_dot(analysis, level: str = "block", rankdir: str = "TB") -> str:
@@ -144,7 +148,10 @@ def to_dot(analysis, level: str = "block", rankdir: str = "TB") -> str:
     if level == "stage" and not analysis.stages:
         level = "block"  # a module analysed without a spec has no stages
     c, h, w = analysis.input_size
-    title = f"{analysis.name} at {c}×{h}×{w} — {level} view"
+    title = {"stage": _("{model} at {shape} — stage view"),
+             "block": _("{model} at {shape} — block view"),
+             "layer": _("{model} at {shape} — layer view")}[level].format(
+        model=analysis.name, shape=f"{c}×{h}×{w}")
     lines = _header(title, rankdir)
     lines.append("  " + _input_node(analysis))
     if level == "stage":
@@ -192,10 +199,10 @@ def stage_title(analysis, stage) -> str:
     """``stem (stride 2)``, ``stage 3 (stride 16)`` or ``head``: stride = how many input pixels
     one step of the stage's output feature map spans."""
     if stage.stride is None:
-        return "head"
+        return _("head")
     if stage.index == 0 and len(analysis.stages) > 2:
-        return f"stem (stride {stage.stride})"
-    return f"stage {stage.index} (stride {stage.stride})"
+        return _("stem (stride {stride})").format(stride=stage.stride)
+    return _("stage {index} (stride {stride})").format(index=stage.index, stride=stage.stride)
 
 
 def stage_name(analysis, stride) -> str:
@@ -205,7 +212,7 @@ def stage_name(analysis, stride) -> str:
     for s in analysis.stages:
         if s.stride == stride:
             return stage_title(analysis, s)
-    return "head" if stride is None else f"stride {stride}"
+    return _("head") if stride is None else _("stride {stride}").format(stride=stride)
 
 
 def weighted_depth(analysis) -> int:
@@ -225,7 +232,8 @@ def _stage_body(analysis) -> list[str]:
     for s in analysis.stages:
         title = stage_title(analysis, s)
         label = (f"{title}\n{_contents(analysis, s.rows)}\n{fmt_shape(s.output_shape)}\n"
-                 f"{_num(s.params)} params · {_num(s.macs)} MACs")
+                 + _("{params} params · {macs} MACs").format(params=_num(s.params),
+                                                             macs=_num(s.macs)))
         node_id = f"s{s.index}"
         lines.append("  " + _node(node_id, label, "stage"))
         lines.append(f"  {prev} -> {node_id};")

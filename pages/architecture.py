@@ -3,33 +3,34 @@ import streamlit as st
 
 from explorer import diagram, zoo
 from explorer.analysis import AnalysisError, analyze
-from explorer.ui import charts, query
+from explorer.i18n import N_, _, format_count, get_language
+from explorer.ui import charts, columns, query
 from explorer.ui.widgets import model_picker
 from explorer.ui.router import through_router
 
 through_router()
 
-VIEWS = {"stage": "Stages", "block": "Blocks", "layer": "Layers"}
+VIEWS = {"stage": N_("Stages"), "block": N_("Blocks"), "layer": N_("Layers")}
 DIAGRAM_HEIGHT = 800  # px; deeper graphs scroll inside their box
 
 
-@st.cache_data(max_entries=64, show_spinner="Analysing the network…")
+@st.cache_data(max_entries=64, show_spinner=False)  # spinner: translated, at the first call
 def _analysis(name: str, size: tuple[int, int, int]):
     return analyze(name, size)
 
 
 @st.cache_data(max_entries=192, show_spinner=False)
-def _dot(name: str, size: tuple[int, int, int], level: str) -> str:
+def _dot(name: str, size: tuple[int, int, int], level: str, lang: str) -> str:  # text per language
     return diagram.to_dot(_analysis(name, size), level)
 
 
-@st.cache_data(max_entries=64, show_spinner="Rendering SVG with Graphviz…")
+@st.cache_data(max_entries=64, show_spinner=False)  # spinner: translated, at the call
 def _svg(dot: str) -> bytes | None:
     return diagram.to_svg(dot)
 
 
 @st.cache_data(max_entries=192, show_spinner=False)
-def _table(name: str, size: tuple[int, int, int], level: str):
+def _table(name: str, size: tuple[int, int, int], level: str, lang: str):  # kinds, stages: text
     return charts.layer_table(_analysis(name, size), level)
 
 
@@ -38,17 +39,17 @@ def _legend() -> str:
     return " ".join(
         f'<span style="background:{diagram.CATEGORIES[k][0]};color:#111;border:1px solid #888;'
         f'border-radius:4px;padding:1px 6px;margin-right:4px;font-size:0.8em">'
-        f"{diagram.CATEGORIES[k][1]}</span>" for k in kinds)
+        f"{_(diagram.CATEGORIES[k][1])}</span>" for k in kinds)
 
 
 def _view_radio() -> str:
     if "arch_view" not in st.session_state:
         st.session_state["arch_view"] = query.get_choice("view", VIEWS, "block")
-    level = st.radio("Diagram view", list(VIEWS), key="arch_view", horizontal=True,
-                     format_func=VIEWS.get,
-                     help="Stages: the network by output stride. Blocks: residual blocks, "
-                          "Inception modules, dense blocks... Layers: every module, with the "
-                          "adds and concatenations where paths join.")
+    level = st.radio(_("Diagram view"), list(VIEWS), key="arch_view", horizontal=True,
+                     format_func=lambda v: _(VIEWS[v]),
+                     help=_("Stages: the network by output stride. Blocks: residual blocks, "
+                            "Inception modules, dense blocks... Layers: every module, with the "
+                            "adds and concatenations where paths join."))
     st.query_params["view"] = level
     return level
 
@@ -59,9 +60,10 @@ def _size_input(name: str, native: int, smallest: int) -> int:
     if key not in st.session_state:
         st.session_state[key] = query.get_int("size", native, 1, 1024)
     side = st.number_input(
-        "Input size (H = W)", min_value=1, max_value=1024, step=1, key=key,
-        help=f"{name} was designed for {native}×{native}; it accepts any size from "
-             f"{smallest}×{smallest} (global pooling before the classifier).")
+        _("Input size (H = W)"), min_value=1, max_value=1024, step=1, key=key,
+        help=_("{model} was designed for {native}×{native}; it accepts any size from "
+               "{smallest}×{smallest} (global pooling before the classifier).").format(
+            model=name, native=native, smallest=smallest))
     if side == native:
         st.query_params.pop("size", None)
     else:
@@ -69,9 +71,10 @@ def _size_input(name: str, native: int, smallest: int) -> int:
     return side
 
 
-st.title("Architecture")
-st.write("How a network is built: its stages, blocks and layers, each with the shape it "
-         "outputs, its parameters, its multiply-accumulates and how much of the image it sees.")
+st.title(_("Architecture"))
+st.write(_("How a network is built: its stages, blocks and layers, each with the shape it "
+           "outputs, its parameters, its multiply-accumulates and how much of the image it "
+           "sees."))
 
 left, mid, right = st.columns([2, 1, 2])
 with left:
@@ -83,62 +86,76 @@ with mid:
         side = _size_input(name, h, spec.min_size)
     else:
         side = h
-        st.text_input("Input size", f"{c}×{h}×{w} (fixed)", disabled=True,
-                      help="The dense layers after the last convolution fix the input size.")
+        st.text_input(_("Input size"), _("{shape} (fixed)").format(shape=f"{c}×{h}×{w}"),
+                      disabled=True,
+                      help=_("The dense layers after the last convolution fix the input size."))
         st.query_params.pop("size", None)
 with right:
     level = _view_radio()
 
 size = (c, int(side), int(side))
 try:
-    analysis = _analysis(name, size)
+    with st.spinner(_("Analysing the network…")):
+        analysis = _analysis(name, size)
 except AnalysisError as err:
-    st.error(f"{err}. Showing {name} at its native {h}×{w} instead.")
+    st.error(_("{error}. Showing {model} at its native {size} instead.").format(
+        error=err, model=name, size=f"{h}×{w}"))
     size = spec.input_size
     analysis = _analysis(name, size)
 
 with st.container(border=True):
     st.markdown(f"#### {name} · {spec.family}, {spec.year}")
-    st.write(spec.description)
-    top1 = (f"Published ImageNet top-1 of the pretrained weights: **{spec.published_top1:.1f} %**."
+    st.write(_(spec.description))
+    top1 = (_("Published ImageNet top-1 of the pretrained weights: **{top1:.1f} %**.").format(
+                top1=spec.published_top1)
             if spec.published_top1 is not None else
-            f"Trained on {spec.dataset.upper()} ({spec.num_classes} classes); no published "
-            "ImageNet accuracy.")
-    st.caption(f"Paper: {spec.paper}  \n{top1}  \nDesigned input: {c}×{h}×{w} · "
-               f"{spec.num_classes} classes ({spec.dataset})")
+            _("Trained on {dataset} ({classes} classes); no published ImageNet accuracy.").format(
+                dataset=spec.dataset.upper(), classes=spec.num_classes))
+    st.caption(_("Paper: {paper}").format(paper=spec.paper) + f"  \n{top1}  \n"
+               + _("Designed input: {shape} · {classes} classes ({dataset})").format(
+                   shape=f"{c}×{h}×{w}", classes=spec.num_classes, dataset=spec.dataset))
 
 t = charts.totals(analysis)
 cols = st.columns([1.4, 1.4, 1, 0.6, 1])  # room for VGG's 138,357,544
-cols[0].metric("Parameters (Keras)", f"{t['params']:,}",
-               help=f"Keras's count: trainable ({t['params_trainable']:,}) + non-trainable "
-                    f"({t['params_non_trainable']:,}: batch norm's running mean and variance).")
-cols[1].metric("Parameters (PyTorch)", f"{t['params_pytorch']:,}",
-               help="sum(p.numel() for p in model.parameters()): batch-norm statistics are "
-                    "buffers, not parameters, in PyTorch.")
-cols[2].metric("MACs", charts.macs_text(t["macs"]), help=f"{t['macs']:,} multiply-accumulates "
-               f"for one {size[1]}×{size[2]} image.")
-cols[3].metric("Depth", t["depth"], help="Convolution and linear layers on the longest path "
-               "from input to output: the number in names like ResNet-50.")
-cols[4].metric("Receptive field", f"{t['receptive_field']} px" if t["receptive_field"] else "–",
-               help=f"How many input pixels (per side) one unit sees at the end of the feature "
-                    f"extractor ({t['rf_end']}); it can exceed the image, which is then padded.")
-st.caption(f"At {size[0]}×{size[1]}×{size[2]} input. MACs = multiply-accumulates of "
-           "convolution and linear layers; FLOPs = 2 × MACs. Batch norm, activations, pooling "
-           "and additions are not counted.")
+zh = get_language() == "zh"  # Chinese readers get 万/亿 beside the exact count, as the notes write
+cols[0].metric(_("Parameters (Keras)"), f"{t['params']:,}",
+               help=(f"≈ {format_count(t['params'])}. " if zh else "") + _(
+                   "Keras's count: trainable ({trainable}) + non-trainable ({non_trainable}: "
+                   "batch norm's running mean and variance).").format(
+                   trainable=f"{t['params_trainable']:,}",
+                   non_trainable=f"{t['params_non_trainable']:,}"))
+cols[1].metric(_("Parameters (PyTorch)"), f"{t['params_pytorch']:,}",
+               help=(f"≈ {format_count(t['params_pytorch'])}. " if zh else "") + _(
+                   "sum(p.numel() for p in model.parameters()): batch-norm statistics are "
+                   "buffers, not parameters, in PyTorch."))
+cols[2].metric("MACs", format_count(t["macs"]) if zh else charts.macs_text(t["macs"]),
+               help=_("{macs} multiply-accumulates for one {size} image.").format(
+                   macs=f"{t['macs']:,}", size=f"{size[1]}×{size[2]}"))
+cols[3].metric(_("Depth"), t["depth"], help=_("Convolution and linear layers on the longest "
+               "path from input to output: the number in names like ResNet-50."))
+cols[4].metric(_("Receptive field"), f"{t['receptive_field']} px" if t["receptive_field"] else "–",
+               help=_("How many input pixels (per side) one unit sees at the end of the feature "
+                      "extractor ({end}); it can exceed the image, which is then padded.").format(
+                   end=t["rf_end"]))
+st.caption(_("At {shape} input. MACs = multiply-accumulates of convolution and linear layers; "
+             "FLOPs = 2 × MACs. Batch norm, activations, pooling and additions are not "
+             "counted.").format(shape=f"{size[0]}×{size[1]}×{size[2]}"))
 if analysis.unused_modules:
-    st.caption(f"Not run at inference, but counted in the parameters: "
-               f"{', '.join(analysis.unused_modules)} ({analysis.params_unused:,} parameters).")
+    st.caption(_("Not run at inference, but counted in the parameters: {modules} ({params} "
+                 "parameters).").format(modules=", ".join(analysis.unused_modules),
+                                        params=f"{analysis.params_unused:,}"))
 
-st.subheader("Diagram")
-dot = _dot(name, size, level)
+st.subheader(_("Diagram"))
+dot = _dot(name, size, level, get_language())
 st.markdown(_legend(), unsafe_allow_html=True)
 st.caption({
-    "stage": "Each box is a stage, named by its output stride: after a stride-8 stage, "
-             "neighbouring units of the feature map are 8 input pixels apart (224 → 28).",
-    "block": "Each box is a block: the unit the paper repeats (a residual block, an Inception "
-             "module, a dense block...), or a layer between blocks. Choose Layers to open them.",
-    "layer": "Every module, boxed by the block it belongs to. Each shows its name, type "
-             "(kernel/stride) and output shape: channels × height × width.",
+    "stage": _("Each box is a stage, named by its output stride: after a stride-8 stage, "
+               "neighbouring units of the feature map are 8 input pixels apart (224 → 28)."),
+    "block": _("Each box is a block: the unit the paper repeats (a residual block, an "
+               "Inception module, a dense block...), or a layer between blocks. Choose Layers "
+               "to open them."),
+    "layer": _("Every module, boxed by the block it belongs to. Each shows its name, type "
+               "(kernel/stride) and output shape: channels × height × width."),
 }[level])
 if level == "stage":
     st.graphviz_chart(dot, width="content", height="content")
@@ -147,44 +164,47 @@ else:
     # shrink to unreadable dots.
     with st.container(height=DIAGRAM_HEIGHT, key="arch_diagram"):
         st.graphviz_chart(dot, width="content", height="content")
-    dashed = (" A dashed arrow passes through a function call with no module of its own "
-              "(Inception v3 max-pools this way), so the size changes without a box."
-              if "style=dashed" in dot else "")
-    st.caption("Scroll inside the box to follow the network. Yellow nodes are where paths "
-               "join: **+** adds a residual, **concat** stacks the branches' channels." + dashed)
+    dashed = (" " + _("A dashed arrow passes through a function call with no module of its "
+                      "own (Inception v3 max-pools this way), so the size changes without a "
+                      "box.") if "style=dashed" in dot else "")
+    st.caption(_("Scroll inside the box to follow the network. Yellow nodes are where paths "
+                 "join: **+** adds a residual, **concat** stacks the branches' channels.")
+               + dashed)
 
 dl = st.columns(3)
-dl[0].download_button("Diagram (DOT)", dot, file_name=f"{name}_{level}.dot",
+dl[0].download_button(_("Diagram (DOT)"), dot, file_name=f"{name}_{level}.dot",
                       mime="text/vnd.graphviz", key="dl_dot")
 if diagram.has_dot():
     try:
-        svg = _svg(dot)
-        dl[1].download_button("Diagram (SVG)", svg, file_name=f"{name}_{level}.svg",
+        with st.spinner(_("Rendering SVG with Graphviz…")):
+            svg = _svg(dot)
+        dl[1].download_button(_("Diagram (SVG)"), svg, file_name=f"{name}_{level}.svg",
                               mime="image/svg+xml", key="dl_svg")
     except RuntimeError as err:
-        dl[1].caption(f"SVG rendering failed: {err}")
+        dl[1].caption(_("SVG rendering failed: {error}").format(error=err))
 else:
-    dl[1].caption("Install Graphviz (apt-get install graphviz) for an SVG download.")
+    dl[1].caption(_("Install Graphviz (apt-get install graphviz) for an SVG download."))
 
-st.subheader("Layers")
+st.subheader(_("Layers"))
 f1, f2, f3 = st.columns([1, 2, 2])
 with f1:
-    table_level = st.selectbox("Rows", list(charts.TABLE_LEVELS), key="arch_rows",
-                               format_func=charts.TABLE_LEVELS.get,
-                               help="Every layer: the leaf modules, whose numbers add up to "
-                                    "the totals. Blocks: one row per block. Tree: every "
-                                    "module, containers indented above their contents.")
-table = _table(name, size, table_level)
+    table_level = st.selectbox(_("Rows"), list(charts.TABLE_LEVELS), key="arch_rows",
+                               format_func=lambda v: _(charts.TABLE_LEVELS[v]),
+                               help=_("Every layer: the leaf modules, whose numbers add up to "
+                                      "the totals. Blocks: one row per block. Tree: every "
+                                      "module, containers indented above their contents."))
+table = _table(name, size, table_level, get_language())
 with f2:
-    every_type = sorted(_table(name, size, "all")["type"].unique())
-    types = st.multiselect("Layer types", every_type, key=f"arch_types_{name}",
-                           placeholder="all types")
+    every_type = sorted(_table(name, size, "all", get_language())["type"].unique())
+    types = st.multiselect(_("Layer types"), every_type, key=f"arch_types_{name}",
+                           placeholder=_("all types"))
 with f3:
-    query = st.text_input("Search names", key="arch_search", placeholder="e.g. layer3 or conv")
+    query = st.text_input(_("Search names"), key="arch_search",
+                          placeholder=_("e.g. layer3 or conv"))
 shown = charts.filter_table(table, types, query)
 st.dataframe(
     shown, hide_index=True, height=420,
-    column_config={
+    column_config=columns.config(shown, {
         "#": st.column_config.NumberColumn(width="small"),
         "layer": st.column_config.TextColumn(width="medium", pinned=True),
         "params": st.column_config.NumberColumn(format="localized"),
@@ -193,24 +213,27 @@ st.dataframe(
         "MACs": st.column_config.NumberColumn(format="localized"),
         "activations": st.column_config.NumberColumn(format="localized"),
         "receptive field": st.column_config.NumberColumn(
-            help="Input pixels (per side) one output unit sees; the largest over all paths."),
+            help=_("Input pixels (per side) one output unit sees; the largest over all paths.")),
         "jump": st.column_config.NumberColumn(
-            help="Effective stride: input pixels between neighbouring output units."),
-    })
+            help=_("Effective stride: input pixels between neighbouring output units.")),
+    }))
 if table_level == "layer":
-    st.caption(f"{len(shown)} of {len(table)} layers shown · sum over them: "
-               f"{shown['params'].sum():,} parameters (Keras), {shown['MACs'].sum():,} MACs. "
-               f"Whole network: {t['params']:,} parameters, {t['macs']:,} MACs.")
+    st.caption(_("{shown} of {total} layers shown · sum over them: {params} parameters "
+                 "(Keras), {macs} MACs. Whole network: {all_params} parameters, {all_macs} "
+                 "MACs.").format(shown=len(shown), total=len(table),
+                                 params=f"{shown['params'].sum():,}",
+                                 macs=f"{shown['MACs'].sum():,}", all_params=f"{t['params']:,}",
+                                 all_macs=f"{t['macs']:,}"))
 else:
-    st.caption(f"{len(shown)} of {len(table)} rows shown. A container's parameters and MACs "
-               "include everything inside it, so these rows do not add up; choose the layer "
-               "rows for sums.")
-st.download_button("Table (CSV)", table.to_csv(index=False), file_name=f"{name}_{table_level}.csv",
+    st.caption(_("{shown} of {total} rows shown. A container's parameters and MACs include "
+                 "everything inside it, so these rows do not add up; choose the layer rows for "
+                 "sums.").format(shown=len(shown), total=len(table)))
+st.download_button(_("Table (CSV)"), table.to_csv(index=False), file_name=f"{name}_{table_level}.csv",
                    mime="text/csv", key="dl_csv")
 
-st.subheader("Where the parameters and the computation are")
+st.subheader(_("Where the parameters and the computation are"))
 st.altair_chart(charts.cost_chart(charts.cost_frame(analysis, level), level), width="stretch")
-st.caption("Early layers are cheap in parameters but expensive in MACs (large feature maps); "
-           "dense layers at the end hold most parameters but little computation.")
-st.subheader("Shape through depth")
+st.caption(_("Early layers are cheap in parameters but expensive in MACs (large feature "
+             "maps); dense layers at the end hold most parameters but little computation."))
+st.subheader(_("Shape through depth"))
 st.altair_chart(charts.shape_chart(charts.shape_frame(analysis)), width="stretch")

@@ -4,32 +4,35 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from explorer import zoo
+from explorer.i18n import N_, _
 from explorer.analysis import analyze
-from explorer.ui import charts
+from explorer.ui import charts, columns
 from explorer.ui.router import through_router
 
 through_router()
 
 LINKS = [
-    ("pages/architecture.py", "Architecture", ":material/account_tree:",
-     "a network's stages, blocks and layers: diagram, shapes, parameters, MACs, receptive field"),
-    ("pages/blocks.py", "Blocks", ":material/view_in_ar:",
-     "the ideas one block at a time: 1×1 bottlenecks, Inception, residual, dense, depthwise"),
-    ("pages/inference.py", "Inference & saliency", ":material/image_search:",
-     "classify your own photo and see where the network looked"),
-    ("pages/compare.py", "Compare networks", ":material/compare:",
-     "two networks on the same image, layer by layer"),
-    ("pages/train.py", "Train on MNIST", ":material/model_training:",
-     "train the small digit networks of the source material yourself"),
+    ("pages/architecture.py", N_("Architecture"), ":material/account_tree:",
+     N_("a network's stages, blocks and layers: diagram, shapes, parameters, MACs, receptive "
+        "field")),
+    ("pages/blocks.py", N_("Blocks"), ":material/view_in_ar:",
+     N_("the ideas one block at a time: 1×1 bottlenecks, Inception, residual, dense, depthwise")),
+    ("pages/inference.py", N_("Inference & saliency"), ":material/image_search:",
+     N_("classify your own photo and see where the network looked")),
+    ("pages/compare.py", N_("Compare networks"), ":material/compare:",
+     N_("two networks on the same image, layer by layer")),
+    ("pages/train.py", N_("Train on MNIST"), ":material/model_training:",
+     N_("train the small digit networks of the source material yourself")),
 ]
 
 
-@st.cache_data(show_spinner="Analysing every network in the zoo…")
+@st.cache_data(show_spinner=False)  # the spinner is drawn translated below
 def _zoo_table() -> pd.DataFrame:
     return pd.DataFrame([charts.zoo_row(zoo.get_spec(n), analyze(n)) for n in zoo.list_models()])
 
 
 def _link(path: str, label: str, icon: str, why: str) -> None:
+    label, why = _(label), _(why)
     try:
         st.page_link(path, label=label, icon=icon)
     except StreamlitPageNotFoundError:  # run alone (not through app.py): no navigation to link to
@@ -38,58 +41,63 @@ def _link(path: str, label: str, icon: str, why: str) -> None:
 
 
 st.title("CNN Explorer")
-st.write(
+st.write(_(
     "Learn the classic convolutional networks by looking inside them: how LeNet-5, AlexNet, "
     "VGG, GoogLeNet, ResNet, DenseNet, MobileNet and their relatives are built, what each layer "
-    "computes and costs, and what a trained network sees in a picture.")
+    "computes and costs, and what a trained network sees in a picture."))
 
 cols = st.columns(len(LINKS))
 for col, link in zip(cols, LINKS):
     with col:
         _link(*link)
 
-st.subheader("Every network, side by side")
-st.write("Two decades of CNNs: networks grew deeper and more accurate, then learned to do "
-         "more with fewer parameters and less computation (1×1 bottlenecks, residuals, "
-         "depthwise-separable convolutions). Click a column header to sort.")
-table = _zoo_table()
+st.subheader(_("Every network, side by side"))
+st.write(_("Two decades of CNNs: networks grew deeper and more accurate, then learned to do "
+           "more with fewer parameters and less computation (1×1 bottlenecks, residuals, "
+           "depthwise-separable convolutions). Click a column header to sort."))
+with st.spinner(_("Analysing every network in the zoo…")):
+    table = _zoo_table()
 shown = table.drop(columns=["params (M)", "GMACs"])
 shown.insert(1, "architecture", "architecture?model=" + shown["model"])
 st.dataframe(
     shown, hide_index=True,
     height=35 * (len(table) + 1) + 3,  # every network at once, no inner scrolling
-    column_config={
+    column_config=columns.config(shown, {
         "model": st.column_config.TextColumn(pinned=True, width="medium"),
         "architecture": st.column_config.LinkColumn(
-            "diagram", display_text="open ↗", width="small",
-            help="This network's diagram and layer table on the Architecture page (new tab)."),
+            _("diagram"), display_text=_("open ↗"), width="small",
+            help=_("This network's diagram and layer table on the Architecture page (new tab).")),
         "year": st.column_config.NumberColumn(format="%d"),
         "depth": st.column_config.NumberColumn(
-            help="Convolution and linear layers on the longest path from input to output."),
+            help=_("Convolution and linear layers on the longest path from input to output.")),
         "params": st.column_config.NumberColumn(
-            format="localized", help="PyTorch's count, sum(p.numel()): the figure torchvision "
-                                     "and most papers quote."),
+            format="localized", help=_("PyTorch's count, sum(p.numel()): the figure "
+                                       "torchvision and most papers quote.")),
         "params (Keras)": st.column_config.NumberColumn(
-            format="localized", help="Keras's count: trainable parameters + batch norm's "
-                                     "running mean and variance (non-trainable)."),
+            format="localized", help=_("Keras's count: trainable parameters + batch norm's "
+                                       "running mean and variance (non-trainable).")),
         "MACs": st.column_config.NumberColumn(
-            format="localized", help="Multiply-accumulates of conv and linear layers for one "
-                                     "image at the network's native input size."),
+            format="localized", help=_("Multiply-accumulates of conv and linear layers for "
+                                       "one image at the network's native input size.")),
         "receptive field": st.column_config.NumberColumn(
-            help="Input pixels (per side) one unit sees at the end of the feature extractor."),
+            help=_("Input pixels (per side) one unit sees at the end of the feature "
+                   "extractor.")),
         "top-1 (%)": st.column_config.NumberColumn(
-            format="%.1f", help="Published ImageNet top-1 accuracy of the pretrained weights."),
-    })
-st.caption("MACs = multiply-accumulates of convolution and linear layers; FLOPs = 2 × MACs. "
-           "Parameters and MACs are computed by the explorer's own analysis (on PyTorch's meta "
-           "device, no weights loaded) and match torchvision's published figures.")
+            format="%.1f", help=_("Published ImageNet top-1 accuracy of the pretrained "
+                                  "weights.")),
+    }))
+st.caption(_("MACs = multiply-accumulates of convolution and linear layers; FLOPs = 2 × MACs. "
+             "Parameters and MACs are computed by the explorer's own analysis (on PyTorch's "
+             "meta device, no weights loaded) and match torchvision's published figures."))
 
 st.altair_chart(charts.history_chart(table), width="stretch")
 gmacs = table.set_index("model")["GMACs"]
 top1 = table.set_index("model")["top-1 (%)"]
-st.caption(
-    f"Up and to the right is big and slow. VGG-16 needs {gmacs['vgg16'] / gmacs['googlenet']:.0f}× "
-    f"the computation of GoogLeNet for about the same accuracy ({top1['vgg16']:.1f} % against "
-    f"{top1['googlenet']:.1f} %); MobileNet-v2 matches ResNet-34 within "
-    f"{top1['resnet34'] - top1['mobilenet_v2']:.1f} points with "
-    f"{gmacs['resnet34'] / gmacs['mobilenet_v2']:.0f}× less computation.")
+st.caption(_(
+    "Up and to the right is big and slow. VGG-16 needs {vgg_x:.0f}× the computation of "
+    "GoogLeNet for about the same accuracy ({vgg:.1f} % against {googlenet:.1f} %); "
+    "MobileNet-v2 matches ResNet-34 within {points:.1f} points with {mobile_x:.0f}× less "
+    "computation.").format(
+    vgg_x=gmacs["vgg16"] / gmacs["googlenet"], vgg=top1["vgg16"], googlenet=top1["googlenet"],
+    points=top1["resnet34"] - top1["mobilenet_v2"],
+    mobile_x=gmacs["resnet34"] / gmacs["mobilenet_v2"]))

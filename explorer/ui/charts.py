@@ -9,6 +9,7 @@ import altair as alt
 import pandas as pd
 
 from explorer import diagram
+from explorer.i18n import N_, _
 
 # The diagram's kinds of layer, in stronger shades of the same hues (pastel bars wash out).
 _KIND_COLOURS = {
@@ -19,8 +20,8 @@ _KIND_STROKE = "#555555"
 
 
 def _kind_scale(df: pd.DataFrame) -> alt.Scale:
-    present = [k for k in _KIND_COLOURS if diagram.CATEGORIES[k][1] in set(df["kind"])]
-    return alt.Scale(domain=[diagram.CATEGORIES[k][1] for k in present],
+    present = [k for k in _KIND_COLOURS if _(diagram.CATEGORIES[k][1]) in set(df["kind"])]
+    return alt.Scale(domain=[_(diagram.CATEGORIES[k][1]) for k in present],
                      range=[_KIND_COLOURS[k] for k in present])
 
 
@@ -40,7 +41,7 @@ def _row_name(r) -> str:
 
 def _kind_label(r) -> str:
     kind = "block" if r.level == "block" else diagram.category(r.type)
-    return diagram.CATEGORIES[kind][1]
+    return _(diagram.CATEGORIES[kind][1])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,9 +49,9 @@ def _kind_label(r) -> str:
 
 
 TABLE_LEVELS = {
-    "layer": "every layer",
-    "block": "blocks",
-    "all": "tree (all modules)",
+    "layer": N_("every layer"),  # shown with _(TABLE_LEVELS[level])
+    "block": N_("blocks"),
+    "all": N_("tree (all modules)"),
 }
 
 
@@ -136,7 +137,7 @@ def cost_frame(analysis, level: str) -> pd.DataFrame:
     if level == "stage" and analysis.stages:
         for s in analysis.stages:
             rows.append({"order": s.index, "part": diagram.stage_title(analysis, s),
-                         "type": "stage", "kind": diagram.CATEGORIES["stage"][1],
+                         "type": "stage", "kind": _(diagram.CATEGORIES["stage"][1]),
                          "output shape": diagram.fmt_shape(s.output_shape),
                          "params": s.params, "MACs": s.macs})
     else:
@@ -166,25 +167,32 @@ def cost_chart(df: pd.DataFrame, level: str) -> alt.Chart:
     tooltip = ["part", "type", "output shape", alt.Tooltip("params:Q", format=","),
                alt.Tooltip("MACs:Q", format=",")]
     color = alt.Color("kind:N", scale=_kind_scale(df),
-                      legend=alt.Legend(title="kind", orient="bottom"))
+                      legend=alt.Legend(title=_("kind"), orient="bottom"))
+    per = {"stage": (_("Parameters per stage"), _("MACs per stage"),
+                     _("stages in network order (hover for names)")),
+           "block": (_("Parameters per block"), _("MACs per block"),
+                     _("blocks in network order (hover for names)")),
+           "layer": (_("Parameters per layer"), _("MACs per layer"),
+                     _("layers in network order (hover for names)"))}
+    params_title, macs_title, order_title = per.get(level, per["layer"])
     if len(df) > 40:  # hundreds of layers: thin vertical bars in network order
-        x = alt.X("order:O", title=f"{level}s in network order (hover for names)",
+        x = alt.X("order:O", title=order_title,
                   axis=alt.Axis(labels=False, ticks=False))
         base = alt.Chart(df).mark_bar().encode(x=x, color=color, tooltip=tooltip)
-        params = base.encode(y=alt.Y("params:Q", title="parameters")).properties(
-            height=170, width=900, title=f"Parameters per {level}")
+        params = base.encode(y=alt.Y("params:Q", title=_("parameters"))).properties(
+            height=170, width=900, title=params_title)
         macs = base.encode(y=alt.Y("MACs:Q", title="MACs")).properties(
-            height=170, width=900, title=f"MACs per {level}")
+            height=170, width=900, title=macs_title)
         return alt.vconcat(params, macs).resolve_scale(x="shared")
     y = alt.Y("part:N", sort=alt.EncodingSortField("order"), title=None,
               axis=alt.Axis(labelOverlap=False, labelLimit=160))
     base = alt.Chart(df).mark_bar(stroke=_KIND_STROKE, strokeWidth=0.3).encode(
         y=y, color=color, tooltip=tooltip)
     height = max(100, 20 * len(df))
-    params = base.encode(x=alt.X("params:Q", title="parameters", axis=alt.Axis(format="~s"))
-                         ).properties(height=height, width=330, title=f"Parameters per {level}")
+    params = base.encode(x=alt.X("params:Q", title=_("parameters"), axis=alt.Axis(format="~s"))
+                         ).properties(height=height, width=330, title=params_title)
     macs = base.encode(x=alt.X("MACs:Q", title="MACs", axis=alt.Axis(format="~s"))
-                       ).properties(height=height, width=330, title=f"MACs per {level}")
+                       ).properties(height=height, width=330, title=macs_title)
     return alt.hconcat(params, macs)
 
 
@@ -196,16 +204,16 @@ def shape_chart(df: pd.DataFrame) -> alt.Chart:
     channels = alt.Chart(df).mark_line(
         interpolate="step-after", color="#3182bd",
         point=alt.OverlayMarkDef(color="#3182bd")).encode(
-        x=x, y=alt.Y("channels:Q", title="channels"), tooltip=tooltip).properties(
-        height=170, width=900, title="Channels through depth")
+        x=x, y=alt.Y("channels:Q", title=_("channels")), tooltip=tooltip).properties(
+        height=170, width=900, title=_("Channels through depth"))
     channels = channels.encode(x=alt.X("part:N", sort=alt.EncodingSortField("step"), title=None,
                                        axis=alt.Axis(labels=False, ticks=False)))
     spatial = alt.Chart(df).mark_line(
         interpolate="step-after", color="#e6550d",
         point=alt.OverlayMarkDef(color="#e6550d")).encode(
-        x=x, y=alt.Y("height:Q", title="height = width (pixels)",
+        x=x, y=alt.Y("height:Q", title=_("height = width (pixels)"),
                      scale=alt.Scale(type="log", base=2)), tooltip=tooltip).properties(
-        height=170, width=900, title="Spatial size through depth (log scale)")
+        height=170, width=900, title=_("Spatial size through depth (log scale)"))
     return alt.vconcat(channels, spatial).resolve_scale(x="shared")
 
 
@@ -240,14 +248,16 @@ def history_chart(df: pd.DataFrame) -> alt.Chart:
     tooltip = ["model", "family", "year", "dataset", "input", "depth",
                alt.Tooltip("params:Q", format=","), alt.Tooltip("GMACs:Q", format=".3f"),
                alt.Tooltip("top-1 (%):Q", format=".1f"), "receptive field"]
-    x = alt.X("params (M):Q", scale=alt.Scale(type="log"), title="parameters (millions, log scale)")
-    y = alt.Y("GMACs:Q", scale=alt.Scale(type="log"), title="GMACs per image (log scale)")
-    color = alt.Color("year:O", scale=alt.Scale(scheme="viridis"), legend=alt.Legend(title="year"))
+    x = alt.X("params (M):Q", scale=alt.Scale(type="log"),
+              title=_("parameters (millions, log scale)"))
+    y = alt.Y("GMACs:Q", scale=alt.Scale(type="log"), title=_("GMACs per image (log scale)"))
+    color = alt.Color("year:O", scale=alt.Scale(scheme="viridis"),
+                      legend=alt.Legend(title=_("year")))
     base = alt.Chart(data).encode(x=x, y=y, color=color, tooltip=tooltip)
     rated = base.transform_filter("isValid(datum['top-1 (%)'])").mark_circle(
         opacity=0.8, stroke="#333333", strokeWidth=0.5).encode(
         size=alt.Size("top-1 (%):Q", scale=alt.Scale(range=[60, 900], zero=False),
-                      legend=alt.Legend(title="ImageNet top-1 %")))
+                      legend=alt.Legend(title=_("ImageNet top-1 %"))))
     unrated = base.transform_filter("!isValid(datum['top-1 (%)'])").mark_square(
         size=70, opacity=0.8, stroke="#333333", strokeWidth=0.5)
     # neighbours along the cost axis take turns labelling right and left, so clusters stay legible
@@ -259,5 +269,5 @@ def history_chart(df: pd.DataFrame) -> alt.Chart:
         align="right", dx=-10, dy=6, fontSize=11).encode(text="model", color=alt.value("#222222"))
     return (rated + unrated + right + left).properties(
         height=480, width="container",
-        title="Cost against size: bubbles are ImageNet models (size = top-1), squares small "
-              "MNIST/CIFAR models")
+        title=_("Cost against size: bubbles are ImageNet models (size = top-1), squares small "
+                "MNIST/CIFAR models"))
