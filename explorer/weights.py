@@ -516,7 +516,9 @@ def download_torchvision_weights(name: str, progress: ProgressFn | None = None,
     spec = zoo.get_spec(name)
     if not spec.tv_weights:
         raise WeightsError(f"{name} has no torchvision pretrained weights; choose another source.")
-    url = _tv_weights(spec).url
+    from .net import weights_url
+
+    url = weights_url(_tv_weights(spec).url)  # $CNN_EXPLORER_WEIGHTS_URL: a mirror's host
     dest = torchvision_weight_file(name)
     if dest.exists():
         return dest
@@ -582,3 +584,11 @@ def load_torchvision(name: str, progress: ProgressFn | None = None) -> LoadedMod
     """Like ``load_model(name, "torchvision")`` with a download progress callback
     ``progress(bytes_done, bytes_total_or_None)``."""
     return _load_torchvision(name, progress=progress)
+
+
+if __name__ == "__main__":  # python -m explorer.weights list|fetch (explorer.weights_overview)
+    import sys
+
+    from explorer.weights_overview import main
+
+    sys.exit(main())

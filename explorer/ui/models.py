@@ -8,13 +8,125 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import weights
+from explorer import weights, zoo
+from explorer.i18n import _
+
+OFFLINE_KEY = "weights_offline"  # per session: why the download host could not be reached
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
-def get_model(name: str, source: str = "auto") -> "weights.LoadedModel":
-    """The model ``name`` with weights from ``source`` (see ``explorer.weights.load_model``)."""
+def _cached_model(name: str, source: str) -> "weights.LoadedModel":
     return weights.load_model(name, source)
+
+
+def get_model(name: str, source: str = "auto") -> "weights.LoadedModel":
+    """The model ``name`` with weights from ``source`` (see ``explorer.weights.load_model``).
+
+    "auto" is resolved before the cache, to the best weights on this machine *now* (a
+    torchvision file downloaded since counts), so the cache never pins an old random answer.
+    Downloads nothing: pages use :func:`model_for_page`, which may.
+    """
+    if source == "auto":
+        source = weights._auto_source(name)
+    return _cached_model(name, source)
+
+
+def _retry() -> None:
+    st.session_state.pop(OFFLINE_KEY, None)
+
+
+def offline_reason() -> str | None:
+    """Why this session found the download host unreachable, or None (not tried, or online)."""
+    return st.session_state.get(OFFLINE_KEY)
+
+
+def download_with_progress(name: str, key: str) -> bool:
+    """Download ``name``'s torchvision file into torch hub's cache with a progress bar (MB).
+
+    Leaving the page stops it (Streamlit stops the script at the next progress update; the
+    partial file is removed). An unreachable host is found within a few seconds and remembered
+    for the session (see :func:`offline_reason`). Returns True when the file is cached.
+    """
+    if weights.torchvision_cached(name):
+        return True
+    spec = zoo.get_spec(name)
+    size = weights._tv_weights(spec).meta.get("_file_size")
+    bar = st.progress(0.0, text=_("Connecting to download the weights of {name}…").format(name=name))
+
+    def progress(done: int, total: int | None) -> None:
+        total_mb = total / 2**20 if total else size
+        if total_mb:
+            bar.progress(min(done / 2**20 / total_mb, 1.0),
+                         text=_("Downloading the pretrained weights of {name}: {done:.0f} of "
+                                "{total:.0f} MB (leave the page to cancel)").format(
+                             name=name, done=done / 2**20, total=total_mb))
+        else:
+            bar.progress(0.5, text=_("Downloading the pretrained weights of {name}: {done:.0f} "
+                                     "MB").format(name=name, done=done / 2**20))
+
+    try:
+        weights.download_torchvision_weights(name, progress=progress)
+    except weights.WeightsError as exc:
+        bar.empty()
+        if "no network" in str(exc):
+            st.session_state[OFFLINE_KEY] = str(exc)
+        else:
+            st.error(str(exc))
+        return False
+    bar.empty()
+    return True
+
+
+def random_banner(name: str, key: str, reason: str | None = None) -> None:
+    """The warning a page shows whenever ``name`` runs with random weights."""
+    offline = offline_reason()
+    if reason:
+        text = reason
+    elif offline and zoo.get_spec(name).tv_weights:
+        text = _("Random weights: {name}'s pretrained weights could not be downloaded (no "
+                 "network), so everything it shows is the untrained architecture, not learned "
+                 "features.").format(name=name)
+    else:
+        text = _("Random weights: {name} has no pretrained weights on this machine, so "
+                 "everything it shows is the untrained architecture, not learned features."
+                 ).format(name=name)
+    st.warning(text, icon=":material/warning:")
+    if offline and zoo.get_spec(name).tv_weights:
+        st.button(_("Try the download again"), key=f"{key}_retry_{name}", on_click=_retry,
+                  help=offline)
+
+
+def model_for_page(name: str, source: str = "auto", key: str = "model",
+                   banner: bool = True) -> "weights.LoadedModel | None":
+    """The model a page should run, drawing what the user must know on the way.
+
+    "auto" is the best the user can have: packaged or trained weights; torchvision's
+    pretrained weights when cached, else downloaded now with a progress bar when the network
+    is reachable (found out within ~3 s and remembered for the session, with a retry button);
+    only then random weights, with a warning (``banner``). An explicit ``source`` is loaded as
+    asked ("torchvision" downloads the same way). Returns None after an ``st.error`` when the
+    asked-for weights cannot be loaded.
+    """
+    try:
+        if source == "auto":
+            source = weights._auto_source(name)
+            if source == "random" and zoo.get_spec(name).tv_weights \
+                    and offline_reason() is None and download_with_progress(name, key):
+                source = "torchvision"
+        elif source == "torchvision" and not weights.torchvision_cached(name):
+            if offline_reason() is not None or not download_with_progress(name, key):
+                if offline_reason() is not None:  # other failures were shown as they happened
+                    st.error(offline_reason())
+                    st.button(_("Try the download again"), key=f"{key}_retry_{name}",
+                              on_click=_retry)
+                return None
+        loaded = _cached_model(name, source)
+    except weights.WeightsError as exc:
+        st.error(str(exc))
+        return None
+    if banner and loaded.is_random:
+        random_banner(name, key)
+    return loaded
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
