@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from explorer.i18n import _
+
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SAMPLES = ASSETS / "samples"
 
@@ -45,20 +47,21 @@ def _read_bytes(data) -> bytes:
     if isinstance(data, (str, Path)):
         path = Path(data)
         if not path.is_file():
-            raise ImageLoadError(f"No file at {path}.")
+            raise ImageLoadError(_("No file at {path}.").format(path=path))
         if path.stat().st_size > MAX_BYTES:
-            raise ImageLoadError(f"{path.name} is larger than {MAX_BYTES // 2**20} MB: "
-                                 "please use a smaller image.")
+            raise ImageLoadError(_("{name} is larger than {mb} MB: please use a smaller "
+                                   "image.").format(name=path.name, mb=MAX_BYTES // 2**20))
         return path.read_bytes()
     if hasattr(data, "read"):
         if hasattr(data, "seek"):
             data.seek(0)
         raw = data.read(MAX_BYTES + 1)
         if len(raw) > MAX_BYTES:
-            raise ImageLoadError(f"The file is larger than {MAX_BYTES // 2**20} MB: "
-                                 "please use a smaller image.")
+            raise ImageLoadError(_("The file is larger than {mb} MB: please use a smaller "
+                                   "image.").format(mb=MAX_BYTES // 2**20))
         return raw
-    raise ImageLoadError(f"Cannot read an image from a {type(data).__name__}.")
+    raise ImageLoadError(_("Cannot read an image from a {type}.").format(
+        type=type(data).__name__))
 
 
 def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
@@ -70,7 +73,8 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
         lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         arr = np.clip((arr - lo) * scale, 0, 255).astype(np.uint8)
-        notes.append(f"{mode} image ({lo:g}…{hi:g}) rescaled to 8 bits.")
+        notes.append(_("{mode} image ({lo}…{hi}) rescaled to 8 bits.").format(
+            mode=mode, lo=f"{lo:g}", hi=f"{hi:g}"))
         return Image.fromarray(arr, "L").convert("RGB")
     if mode == "P":
         img = img.convert("RGBA")
@@ -78,13 +82,14 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         if rgba.getextrema()[3][0] < 255:
-            notes.append("Transparent areas were filled with white.")
+            notes.append(_("Transparent areas were filled with white."))
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     if mode == "CMYK":
-        notes.append("CMYK image converted to RGB.")
+        notes.append(_("CMYK image converted to RGB."))
     elif mode in ("L", "1"):
-        notes.append("Greyscale image: its grey level is copied to the three colour channels.")
+        notes.append(_("Greyscale image: its grey level is copied to the three colour "
+                       "channels."))
     return img.convert("RGB")
 
 
@@ -92,45 +97,50 @@ def read_image(data, max_pixels: int = MAX_PIXELS) -> LoadedImage:
     """Decode ``data`` into RGB with notes on what was converted (see :func:`load_image`)."""
     raw = _read_bytes(data)
     if not raw:
-        raise ImageLoadError("The file is empty (0 bytes). Choose an image file.")
+        raise ImageLoadError(_("The file is empty (0 bytes). Choose an image file."))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(raw))
             width, height = img.size
             if width * height > max_pixels:
-                raise ImageLoadError(
-                    f"The image is {width:,} × {height:,} pixels "
-                    f"({width * height / 1e6:,.0f} megapixels), more than the "
-                    f"{max_pixels / 1e6:,.0f} megapixels the explorer accepts. "
-                    "Resize it and upload it again.")
+                raise ImageLoadError(_(
+                    "The image is {width} × {height} pixels ({megapixels} megapixels), more "
+                    "than the {limit} megapixels the explorer accepts. Resize it and upload it "
+                    "again.").format(width=f"{width:,}", height=f"{height:,}",
+                                     megapixels=f"{width * height / 1e6:,.0f}",
+                                     limit=f"{max_pixels / 1e6:,.0f}"))
             notes: list[str] = []
             n_frames = getattr(img, "n_frames", 1)
             if n_frames > 1:
                 img.seek(0)
-                notes.append(f"Animated or multi-page {img.format} with {n_frames} frames: "
-                             "the first frame is used.")
+                notes.append(_("Animated or multi-page {format} with {frames} frames: the "
+                               "first frame is used.").format(format=img.format,
+                                                              frames=n_frames))
             fmt, mode = img.format, img.mode
             img.load()  # truncated files raise here (Pillow's LOAD_TRUNCATED_IMAGES is off)
             transposed = ImageOps.exif_transpose(img)
             if transposed is not img and transposed.size != img.size:
-                notes.append("Rotated upright as its EXIF orientation says.")
+                notes.append(_("Rotated upright as its EXIF orientation says."))
             img = _to_rgb(transposed, notes)
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageLoadError(
+        raise ImageLoadError(_(
             "The image is too large to decode safely (it looks like a decompression bomb). "
-            "Resize it and upload it again.") from None
+            "Resize it and upload it again.")) from None
     except UnidentifiedImageError:
         head = raw[:64]
-        what = "a text file" if all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "not an image"
-        raise ImageLoadError(
-            f"This file is {what} that Pillow can read. Upload a {FORMATS} image.") from None
+        text = all(32 <= b < 127 or b in (9, 10, 13) for b in head)
+        raise ImageLoadError((
+            _("This file is a text file, not an image that Pillow can read. Upload a {formats} "
+              "image.") if text else
+            _("This file is not an image that Pillow can read. Upload a {formats} image.")
+        ).format(formats=FORMATS)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageLoadError(
-            f"The image is damaged or truncated and cannot be decoded ({exc}). "
-            "Try another file or save it again from an image editor.") from None
+        raise ImageLoadError(_(
+            "The image is damaged or truncated and cannot be decoded ({error}). Try another "
+            "file or save it again from an image editor.").format(error=exc)) from None
     return LoadedImage(image=img, notes=notes, format=fmt, original_mode=mode,
                        original_size=(width, height))
 
