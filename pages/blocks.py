@@ -5,8 +5,9 @@ import hashlib
 import streamlit as st
 
 from explorer import blocks, zoo
+from explorer.i18n import _
 from explorer.ui import query
-from explorer.ui.models import get_model
+from explorer.ui.models import get_model, model_for_page
 from explorer.ui.widgets import image_input
 from explorer.ui.router import through_router
 
@@ -34,14 +35,14 @@ def _external(name: str):
     return blocks.external_model(name)
 
 
-def _loaded(block: blocks.RealBlock):
-    return _external(block.model) if block.external else get_model(block.model)
+def _loaded(block: blocks.RealBlock, source: str = "auto"):
+    return _external(block.model) if block.external else get_model(block.model, source)
 
 
 @st.cache_data(max_entries=32, show_spinner="Running the model up to the block…")
-def _capture(name: str, path: str, kind: str, external: bool, digest: str, _image):
+def _capture(name: str, path: str, kind: str, external: bool, source: str, digest: str, _image):
     block = blocks.RealBlock(name, path, kind, "", external)
-    return blocks.capture_image(_loaded(block), path, _image, kind=kind)
+    return blocks.capture_image(_loaded(block, source), path, _image, kind=kind)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -124,7 +125,11 @@ def _show_step(step: blocks.Step, n: int) -> None:
                 f"{blocks.fmt_int(step.params)} | {blocks.fmt_int(step.macs)} |")
 
 
-def _show_activations(step: blocks.Step, act: blocks.StepActivation, trace, acts) -> None:
+def _show_activations(step: blocks.Step, act: blocks.StepActivation, trace, acts,
+                      random_weights: bool = False) -> None:
+    if random_weights:  # beside the maps themselves, not only in a caption far above
+        st.warning(_("Random weights: these activations show what the untrained architecture "
+                     "does to the image, not features it learned."), icon=":material/warning:")
     st.markdown(f"**Activations of step {step.index + 1}** ({blocks.fmt_shape(act.shape)}): "
                 "the channel mean, then the most varied channels (viridis, each map scaled to "
                 "its own range: dark = low, yellow = high).")
@@ -204,6 +209,7 @@ if trace is None:
     st.stop()
 
 acts = None
+source = None  # the weights the activations below come from
 if real is not None:
     with st.expander("Image: run it through the model up to this block", expanded=True):
         toggle_col, image_col = st.columns([1, 2])
@@ -213,16 +219,21 @@ if real is not None:
         with image_col:
             digits = not real.external and zoo.get_spec(real.model).dataset == "mnist"
             picked = image_input("blk_image", digits=digits, camera=False) if run else None
-        if picked is not None:
+        # The best weights the user can have (may download them, with progress); external
+        # blocks (DeepLab) are random by design and say so above.
+        model = None if picked is None or real.external else model_for_page(
+            real.model, key="blk")
+        source = "random" if real.external else (model.source if model else None)
+        if picked is not None and source is not None:
             image, label = picked
             digest = hashlib.sha1(image.tobytes() + str(image.size).encode()).hexdigest()
             try:
-                trace, acts = _capture(real.model, real.path, real.kind, real.external, digest,
-                                       image)
+                trace, acts = _capture(real.model, real.path, real.kind, real.external, source,
+                                       digest, image)
             except Exception as exc:  # weights or model problems reach the user as text
                 st.error(f"Could not run {real.model} on {label}: {exc}")
             else:
-                weights_label = _loaded(real).label
+                weights_label = _loaded(real, source).label
                 toggle_col.caption(f"{label} through {real.model} ({weights_label}). Input "
                                    f"to the block: {blocks.fmt_shape(trace.input_shape)}.")
 else:
@@ -244,7 +255,7 @@ with left:
 with right:
     _show_step(step, n)
     if acts is not None:
-        _show_activations(step, acts[current], trace, acts)
+        _show_activations(step, acts[current], trace, acts, random_weights=source == "random")
 
 bottom_left, bottom_right = st.columns([5, 6])
 with bottom_left:

@@ -9,8 +9,9 @@ from PIL import Image
 
 from explorer import features, images, inference, zoo
 from explorer.analysis import analyze
+from explorer.i18n import _
 from explorer.ui import query
-from explorer.ui.models import get_model
+from explorer.ui.models import get_model, model_for_page, retry_button
 from explorer.ui.widgets import UPLOAD_TYPES, image_input
 from explorer.ui.router import through_router
 
@@ -37,8 +38,9 @@ def _feature_maps(name: str) -> dict[str, tuple[tuple[int, ...], float | None]]:
 
 
 @st.cache_data(max_entries=48, show_spinner="Running the network…")
-def _activation(name: str, path: str, image_key: str, _image) -> features.LayerActivation:
-    loaded = get_model(name)
+def _activation(name: str, source: str, path: str, image_key: str,
+                _image) -> features.LayerActivation:
+    loaded = get_model(name, source)
     return features.layer_activation(loaded.model, loaded.preprocess, _image, path,
                                       device=inference.pick_device())
 
@@ -87,14 +89,17 @@ def _init_from_url() -> None:
         st.session_state["compare_stride"] = query.get_int("stride", 8, 1, 1024)
 
 
-def _network_column(name: str, path: str, picture, n_channels: int, scaling: str,
+def _network_column(name: str, source: str, path: str, picture, n_channels: int, scaling: str,
                     digits: bool = False) -> None:
     try:
-        act = _activation(name, path, _image_key(picture), picture)
+        act = _activation(name, source, path, _image_key(picture), picture)
     except Exception as exc:  # a user can pick any layer: say what failed, never a traceback
         st.error(f"Could not compute {name}.{path}: {exc}")
         return
     stats = features.layer_stats(act.activation)
+    if source == "random":  # next to the maps themselves, not only in the badge above
+        st.warning(_("Random weights: these maps show the untrained {name}, not features it "
+                     "learned.").format(name=name), icon=":material/warning:")
     view = act.view
     if max(view.size) < 224:  # a 28×28 digit: enlarge in blocks first, so the heat map is smooth
         factor = -(-224 // max(view.size))  # and the pixels the network saw stay sharp
@@ -241,7 +246,9 @@ st.query_params["nets"] = ",".join(names)
 loaded = {}
 for name in names:
     try:
-        loaded[name] = get_model(name)
+        model = model_for_page(name, key="compare", banner=False)  # may download, with progress
+        if model is not None:
+            loaded[name] = model
     except Exception as exc:
         st.error(f"{name} could not be loaded: {exc}")
 names = [n for n in names if n in loaded]
@@ -255,6 +262,7 @@ if random_nets:
                   if digits else "learned from ImageNet. EfficientNet-Lite0 has genuine "
                                  "weights offline."),
                icon=":material/warning:")
+    retry_button("compare")
 if len(names) < 2:
     st.stop()
 
@@ -305,7 +313,7 @@ for col, name in zip(columns, names if picked is not None else []):
         path = st.selectbox("Layer", options, index=options.index(default),
                             key=f"compare_layer_{name}_{stride}",
                             format_func=lambda p, n=name: _layer_label(n, p))
-        _network_column(name, path, picked[0], n_channels, scaling, digits)
+        _network_column(name, source.source, path, picked[0], n_channels, scaling, digits)
 
 # --------------------------------------------------------------------------------------------
 

@@ -8,7 +8,8 @@ import pandas as pd
 import streamlit as st
 
 from explorer import attribution, inference, weights, zoo
-from explorer.ui.models import available_sources, get_model, session_model
+from explorer.i18n import _
+from explorer.ui.models import available_sources, model_for_page, session_model
 from explorer.ui.widgets import image_input, model_picker
 from explorer.ui.router import through_router
 
@@ -24,34 +25,6 @@ def _sha(data: bytes) -> str:
 
 # --------------------------------------------------------------------------------------------
 # Weights
-
-
-def _download_torchvision(name: str) -> bool:
-    """Download torchvision's file with a progress bar; False (and an st.error) if it fails."""
-    failed = st.session_state.setdefault("inference_download_failed", {})
-    if name in failed:
-        st.error(failed[name])
-        if not st.button("Try the download again", key=f"inference_retry_{name}"):
-            return False
-        del failed[name]
-    bar = st.progress(0.0, text="Connecting…")
-
-    def progress(done: int, total: int | None) -> None:
-        mb = done / 2**20
-        if total:
-            bar.progress(min(done / total, 1.0), text=f"Downloading {mb:.0f} / {total / 2**20:.0f} MB")
-        else:
-            bar.progress(0.5, text=f"Downloading {mb:.0f} MB")
-
-    try:
-        weights.download_torchvision_weights(name, progress=progress)
-    except weights.WeightsError as exc:
-        bar.empty()
-        failed[name] = str(exc)
-        st.error(str(exc))
-        return False
-    bar.empty()
-    return True
 
 
 def _uploaded_model(name: str):
@@ -80,14 +53,8 @@ def _load(name: str, source: str):
         return _uploaded_model(name)
     if source == "session":
         return session_model(name)
-    if source == "torchvision" and not weights.torchvision_cached(name):
-        if not _download_torchvision(name):
-            return None
-    try:
-        return get_model(name, source)
-    except weights.WeightsError as exc:
-        st.error(str(exc))
-        return None
+    # "auto" downloads torchvision's weights with progress when it can; random gets a warning.
+    return model_for_page(name, source, key="inference")
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,7 +236,8 @@ with left:
                           format_func=lambda s: weights.describe_source(name, s))
     loaded = _load(name, source)
     if loaded is not None:
-        (st.warning if loaded.is_random else st.caption)(f"**Weights:** {loaded.label}")
+        if not loaded.is_random:  # random weights got model_for_page's warning just above
+            st.caption(f"**Weights:** {loaded.label}")
     picked = image_input("inference_image", digits=spec.dataset == "mnist")
     topk = st.slider("Top-k", 1, 10, 5, key="inference_topk")
 
@@ -290,7 +258,11 @@ with right:
         c2.image(view, width="stretch",
                  caption=f"What the network sees: {' × '.join(map(str, x.shape))} tensor — "
                          f"{loaded.preprocess.describe}")
-        st.subheader(f"Prediction: {pred.names[0]} ({pred.probabilities[0]:.1%})")
+        if loaded.is_random:  # never let a random network's guess read like a result
+            st.subheader(_("Random weights: this guess is meaningless ({guess}, {p:.1%})")
+                         .format(guess=pred.names[0], p=pred.probabilities[0]))
+        else:
+            st.subheader(f"Prediction: {pred.names[0]} ({pred.probabilities[0]:.1%})")
         st.altair_chart(_prediction_chart(pred), width="stretch")
         st.caption(f"Forward pass {pred.latency_ms:.1f} ms on **{pred.device}** · classes from "
                    f"{'the weights' if loaded.source == 'torchvision' else spec.dataset} metadata")

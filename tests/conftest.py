@@ -5,9 +5,16 @@ for the ``data_dir`` fixture, which turns a missing data source into one clear f
 """
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from explorer import data
+
+# Tests never download weights from the internet: torchvision's host is replaced by a loopback
+# port nothing listens on (refused at once), unless a mirror is set already. Tests of the
+# download point it at their own local server. Browser tests' servers inherit this.
+os.environ.setdefault("CNN_EXPLORER_WEIGHTS_URL", "http://127.0.0.1:9")
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,13 @@ def download_with_progress(name: str, key: str) -> bool:
     return True
 
 
+def retry_button(key: str) -> None:
+    """When this session found the network unreachable: a button to try downloads again."""
+    if offline_reason() is not None:
+        st.button(_("Try the download again"), key=f"{key}_retry", on_click=_retry,
+                  help=offline_reason(), icon=":material/refresh:")
+
+
 def random_banner(name: str, key: str, reason: str | None = None) -> None:
     """The warning a page shows whenever ``name`` runs with random weights."""
     offline = offline_reason()
@@ -91,9 +98,8 @@ def random_banner(name: str, key: str, reason: str | None = None) -> None:
                  "everything it shows is the untrained architecture, not learned features."
                  ).format(name=name)
     st.warning(text, icon=":material/warning:")
-    if offline and zoo.get_spec(name).tv_weights:
-        st.button(_("Try the download again"), key=f"{key}_retry_{name}", on_click=_retry,
-                  help=offline)
+    if zoo.get_spec(name).tv_weights:
+        retry_button(f"{key}_{name}")
 
 
 def model_for_page(name: str, source: str = "auto", key: str = "model",
@@ -117,8 +123,7 @@ def model_for_page(name: str, source: str = "auto", key: str = "model",
             if offline_reason() is not None or not download_with_progress(name, key):
                 if offline_reason() is not None:  # other failures were shown as they happened
                     st.error(offline_reason())
-                    st.button(_("Try the download again"), key=f"{key}_retry_{name}",
-                              on_click=_retry)
+                    retry_button(f"{key}_{name}")
                 return None
         loaded = _cached_model(name, source)
     except weights.WeightsError as exc:

@@ -150,8 +150,11 @@ def test_random_weights_are_labelled_and_offline_download_fails_cleanly(at):
     _no_methods(at)
     at.selectbox(key="inference_source_efficientnet_lite0").set_value("random")
     at.run()
-    assert "meaningless" in _texts(at.warning)
-    assert _predicts(at)
+    assert "Random weights" in _texts(at.warning)
+    # The headline itself says the guess is meaningless, and is not "Prediction: …".
+    assert not _predicts(at)
+    assert any(s.value.startswith("Random weights: this guess is meaningless (")
+               for s in at.subheader), _texts(at.subheader)
     at.selectbox(key="inference_source_efficientnet_lite0").set_value("auto")
     at.run()
 
