@@ -20,6 +20,7 @@ PAGES = [
             url_path="compare"),
     st.Page("pages/train.py", title=_("Train on MNIST"), icon=":material/model_training:",
             url_path="train"),
+    st.Page("pages/weights.py", title=_("Weights"), icon=":material/download:", url_path="weights"),
 ]
 
 page = st.navigation(PAGES)

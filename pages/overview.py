@@ -6,7 +6,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from explorer import zoo
 from explorer.i18n import N_, _
 from explorer.analysis import analyze
-from explorer.ui import charts, columns
+from explorer.ui import charts, columns, weights_status
 from explorer.ui.router import through_router
 
 through_router()
@@ -59,6 +59,7 @@ with st.spinner(_("Analysing every network in the zoo…")):
     table = _zoo_table()
 shown = table.drop(columns=["params (M)", "GMACs"])
 shown.insert(1, "architecture", "architecture?model=" + shown["model"])
+shown.insert(2, "weights here", shown["model"].map(weights_status.weights_here()))
 st.dataframe(
     shown, hide_index=True,
     height=35 * (len(table) + 1) + 3,  # every network at once, no inner scrolling
@@ -67,6 +68,10 @@ st.dataframe(
         "architecture": st.column_config.LinkColumn(
             _("diagram"), display_text=_("open ↗"), width="small",
             help=_("This network's diagram and layer table on the Architecture page (new tab).")),
+        "weights here": st.column_config.TextColumn(
+            _("weights here"), width="medium",
+            help=_("Whether this network has real (trained) weights on this machine, or runs "
+                   "with random ones. The Weights page downloads the missing ones.")),
         "year": st.column_config.NumberColumn(format="%d"),
         "depth": st.column_config.NumberColumn(
             help=_("Convolution and linear layers on the longest path from input to output.")),

@@ -3,6 +3,7 @@ import streamlit as st
 
 from explorer import inference
 from explorer.i18n import _, get_language
+from explorer.ui import weights_status
 from explorer.ui.language import language_switch
 
 
@@ -17,7 +18,4 @@ def sidebar() -> None:
         st.caption(_("**Device:** {device}").format(device=_device_text(get_language())))
         st.caption(_("MACs = multiply-accumulates of convolution and linear layers; "
                      "FLOPs = 2 × MACs."))
-        st.caption(_("Weights: EfficientNet-Lite0 ships genuine ImageNet weights and the MNIST "
-                     "models are trained here; torchvision's ImageNet weights download on first "
-                     "use (internet needed), otherwise a model runs with random weights, "
-                     "labelled as such."))
+        weights_status.sidebar_line()
