@@ -42,6 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .i18n import N_, _
 from .inference import logits_of, model_on, pick_device
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -61,14 +62,14 @@ __all__ = [
     "overlay",
 ]
 
-METHODS = {
-    "saliency": "Saliency (gradient)",
-    "integrated_gradients": "Integrated Gradients",
+METHODS = {  # names marked for translation: show them with explorer.i18n._(METHODS[m])
+    "saliency": N_("Saliency (gradient)"),
+    "integrated_gradients": N_("Integrated Gradients"),
     "smoothgrad": "SmoothGrad",
-    "guided_backprop": "Guided Backprop",
+    "guided_backprop": N_("Guided Backprop"),
     "gradcam": "Grad-CAM",
     "guided_gradcam": "Guided Grad-CAM",
-    "occlusion": "Occlusion (slow)",
+    "occlusion": N_("Occlusion (slow)"),
 }
 SLOW_METHODS = {"occlusion"}
 _HOOKED = {"gradcam", "guided_backprop", "guided_gradcam"}
@@ -108,7 +109,8 @@ def gradcam_layers(loaded: "LoadedModel") -> list[str]:
     names += [p for _, p in sorted(spec.stages.items(), reverse=True) if p in modules]
     names += list(reversed(conv_layers(loaded.model)))
     if not names:  # a model without a declared layer: its last conv
-        raise AttributionError(f"{loaded.name} has no convolution layer for Grad-CAM.")
+        raise AttributionError(_("{model} has no convolution layer for Grad-CAM.").format(
+            model=loaded.name))
     return list(dict.fromkeys(names))
 
 
@@ -203,8 +205,9 @@ def _normalise(heat: np.ndarray, robust: bool) -> np.ndarray:
 def _layer(model: nn.Module, name: str, model_name: str) -> nn.Module:
     modules = dict(model.named_modules())
     if name not in modules:
-        raise AttributionError(f"{model_name} has no layer {name!r}; pick one of the listed "
-                               "layers (e.g. a conv layer).")
+        raise AttributionError(_("{model} has no layer {layer}; pick one of the listed layers "
+                                 "(e.g. a conv layer).").format(model=model_name,
+                                                                layer=repr(name)))
     return modules[name]
 
 
@@ -279,7 +282,8 @@ def explain(loaded: "LoadedModel", image_tensor: torch.Tensor, method: str,
     target = int(target)
     n_classes = len(loaded.categories)
     if not 0 <= target < n_classes:
-        raise AttributionError(f"Target class {target} is out of range (0–{n_classes - 1}).")
+        raise AttributionError(_("Target class {target} is out of range (0–{last}).").format(
+            target=target, last=n_classes - 1))
 
     with (_borrowed_copy(shared) if method in _HOOKED else nullcontext(shared)) as model:
         return _explain(loaded, model, x, method, target, layer, device, progress, opts, t0)
@@ -320,8 +324,9 @@ def _explain(loaded, model, x, method, target, layer, device, progress, opts, t0
         cam = LayerGradCam(forward, layer_module).attribute(x, target=target,
                                                              relu_attributions=True)
         if cam.dim() != 4:
-            raise AttributionError(f"Layer {layer_name!r} does not output a feature map; "
-                                   "pick a convolution layer or block.")
+            raise AttributionError(_("Layer {layer} does not output a feature map; pick a "
+                                     "convolution layer or block.").format(
+                layer=repr(layer_name)))
         up = F.interpolate(cam.detach().float(), size=x.shape[-2:], mode="bilinear",
                            align_corners=False)[0, 0].cpu()
         seconds = time.perf_counter() - t0

@@ -28,10 +28,11 @@ def _sha(data: bytes) -> str:
 
 
 def _uploaded_model(name: str):
-    upload = st.file_uploader("Checkpoint (a state dict saved with torch.save, or safetensors)",
-                              type=CHECKPOINT_TYPES, key=f"inference_ckpt_{name}")
+    upload = st.file_uploader(_("Checkpoint (a state dict saved with torch.save, or "
+                                "safetensors)"), type=CHECKPOINT_TYPES, key=f"inference_ckpt_{name}")
     if upload is None:
-        st.info(f"Upload a checkpoint for {name} (the state dict of this architecture).")
+        st.info(_("Upload a checkpoint for {model} (the state dict of this architecture).")
+                .format(model=name))
         return None
     data = upload.getvalue()
     key = (name, _sha(data))
@@ -40,7 +41,7 @@ def _uploaded_model(name: str):
         try:
             loaded = weights.load_model(name, "upload", checkpoint=data)
         except weights.WeightsError as exc:
-            st.error(f"Could not use {upload.name}: {exc}")
+            st.error(_("Could not use {file}: {error}").format(file=upload.name, error=exc))
             return None
         cache.clear()  # keep one uploaded model per session
         cache[key] = loaded
@@ -91,7 +92,8 @@ def _prediction_chart(pred) -> alt.Chart:
     df = pd.DataFrame({"class": [f"{n} (#{i})" for n, i in zip(pred.names, pred.indices)],
                        "probability": pred.probabilities})
     bars = alt.Chart(df).mark_bar(color="#3182bd").encode(
-        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
+                title=_("probability")),
         y=alt.Y("class:N", sort="-x", title=None),
         tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
     )
@@ -100,75 +102,80 @@ def _prediction_chart(pred) -> alt.Chart:
 
 
 def _deletion_chart(curve) -> alt.Chart:
-    rows = [{"removed": f, "probability": p, "order": "most important first"}
+    rows = [{"removed": f, "probability": p, "order": _("most important first")}
             for f, p in zip(curve.fractions, curve.probabilities)]
     if curve.random_probabilities is not None:
-        rows += [{"removed": f, "probability": p, "order": "random order"}
+        rows += [{"removed": f, "probability": p, "order": _("random order")}
                  for f, p in zip(curve.fractions, curve.random_probabilities)]
     return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-        x=alt.X("removed:Q", title="fraction of pixels removed", axis=alt.Axis(format="%")),
-        y=alt.Y("probability:Q", title="probability of the target class"),
+        x=alt.X("removed:Q", title=_("fraction of pixels removed"), axis=alt.Axis(format="%")),
+        y=alt.Y("probability:Q", title=_("probability of the target class")),
         color=alt.Color("order:N", title=None, legend=alt.Legend(orient="top")),
     ).properties(height=260)
 
 
 def _attribution_section(loaded, x, view, pred, model_key, image_key) -> None:
-    st.subheader("Why? Attribution maps")
-    st.caption("Which input pixels move the chosen class's score. Gradient methods are fast; "
-               "Occlusion re-runs the network once per covered patch.")
-    methods = st.multiselect("Methods (shown side by side)", list(attribution.METHODS),
-                             default=DEFAULT_METHODS, format_func=attribution.METHODS.get,
+    st.subheader(_("Why? Attribution maps"))
+    st.caption(_("Which input pixels move the chosen class's score. Gradient methods are fast; "
+                 "Occlusion re-runs the network once per covered patch."))
+    methods = st.multiselect(_("Methods (shown side by side)"), list(attribution.METHODS),
+                             default=DEFAULT_METHODS,
+                             format_func=lambda m: _(attribution.METHODS[m]),
                              key="inference_methods")
     c1, c2, c3 = st.columns([2, 2, 1])
     options = [-1] + list(range(len(loaded.categories)))
     choice = c1.selectbox(
-        "Explain class", options, key="inference_target",
-        format_func=lambda i: (f"Predicted: {pred.names[0]} (#{pred.indices[0]})" if i == -1
-                               else f"#{i} {loaded.categories[i]}"))
+        _("Explain class"), options, key="inference_target",
+        format_func=lambda i: (_("Predicted: {name} (#{index})").format(
+            name=pred.names[0], index=pred.indices[0]) if i == -1
+            else f"#{i} {loaded.categories[i]}"))
     target = pred.indices[0] if choice == -1 else int(choice)
     layer = None
     if {"gradcam", "guided_gradcam"} & set(methods):
-        layer = c2.selectbox("Grad-CAM layer", attribution.gradcam_layers(loaded),
+        layer = c2.selectbox(_("Grad-CAM layer"), attribution.gradcam_layers(loaded),
                              key=f"inference_layer_{loaded.name}",
-                             help="Default: the model's last feature block. Any convolution "
-                                  "layer can be chosen; earlier layers give finer, noisier maps.")
-    opacity = c3.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key="inference_opacity")
+                             help=_("Default: the model's last feature block. Any convolution "
+                                    "layer can be chosen; earlier layers give finer, noisier "
+                                    "maps."))
+    opacity = c3.slider(_("Overlay opacity"), 0.0, 1.0, 0.5, 0.05, key="inference_opacity")
     if not methods:
-        st.info("Choose one or more methods above.")
+        st.info(_("Choose one or more methods above."))
         return
 
     results = {}
     columns = st.columns(len(methods))
     for method, col in zip(methods, columns):
         with col:
-            st.markdown(f"**{attribution.METHODS[method]}**")
+            method_name = _(attribution.METHODS[method])
+            st.markdown(f"**{method_name}**")
             m_layer = layer if method in ("gradcam", "guided_gradcam") else None
             try:
                 if method in attribution.SLOW_METHODS:
                     result = _occlusion(loaded, x, target, model_key, image_key)
                 else:
-                    with st.spinner(f"Computing {attribution.METHODS[method]}…"):
+                    with st.spinner(_("Computing {method}…").format(method=method_name)):
                         result = _explain(model_key, image_key, method, target, m_layer, loaded, x)
             except attribution.AttributionError as exc:
                 st.error(f"{exc}")
                 continue
             except Exception as exc:  # any layer/method combination: say so, keep the page
-                st.error(f"{attribution.METHODS[method]} failed on this model ({exc}). "
-                         "Try another layer or method.")
+                st.error(_("{method} failed on this model ({error}). Try another layer or "
+                           "method.").format(method=method_name, error=exc))
                 continue
             if result is None:
                 continue
             results[method] = result
             picture = attribution.overlay(view, result.map, opacity)
             st.image(picture, width="stretch")
-            extra = f" · layer {result.layer}" if result.layer else ""
+            extra = (" · " + _("layer {layer}").format(layer=result.layer)
+                     if result.layer else "")
             st.caption(f"{result.seconds:.2f} s{extra}")
             d1, d2 = st.columns(2)
             stem = f"{loaded.name}_{method}_class{target}"
-            d1.download_button("Overlay PNG", _png(picture), file_name=f"{stem}.png",
+            d1.download_button(_("Overlay PNG"), _png(picture), file_name=f"{stem}.png",
                                mime="image/png", key=f"inference_png_{method}",
                                icon=":material/download:")
-            d2.download_button("Raw .npy", _npy(result.raw), file_name=f"{stem}.npy",
+            d2.download_button(_("Raw .npy"), _npy(result.raw), file_name=f"{stem}.npy",
                                mime="application/octet-stream", key=f"inference_npy_{method}",
                                icon=":material/download:")
     if results:
@@ -181,14 +188,17 @@ def _occlusion(loaded, x, target, model_key, image_key):
     if key in store:
         return store[key]
     seconds = attribution.estimate_seconds(loaded, x, "occlusion")
-    st.info(f"Occlusion slides a grey patch over the image and re-runs the network for each "
-            f"position: about {seconds:.0f} s on {inference.pick_device().type}.")
-    if not st.button("Run occlusion", key="inference_run_occlusion"):
+    st.info(_("Occlusion slides a grey patch over the image and re-runs the network for each "
+              "position: about {seconds:.0f} s on {device}.").format(
+        seconds=seconds, device=inference.pick_device().type))
+    if not st.button(_("Run occlusion"), key="inference_run_occlusion"):
         return None
-    bar = st.progress(0.0, text="Occlusion…")
+    bar = st.progress(0.0, text=_("Occlusion…"))
     result = attribution.explain(
         loaded, x, "occlusion", target=target,
-        progress=lambda done, total: bar.progress(done / total, text=f"Occlusion: {done}/{total} batches"))
+        progress=lambda done, total: bar.progress(
+            done / total, text=_("Occlusion: {done}/{total} batches").format(done=done,
+                                                                           total=total)))
     bar.empty()
     store.clear()
     store[key] = result
@@ -196,34 +206,35 @@ def _occlusion(loaded, x, target, model_key, image_key):
 
 
 def _deletion_section(loaded, x, results, target, layer, model_key, image_key) -> None:
-    st.subheader("Is the map faithful? Deletion curve")
-    st.caption("Remove the pixels the map calls most important first (set them to the mean "
-               "colour) and watch the class probability. A faithful map makes it drop fast: a "
-               "lower area under the curve (AUC) than a random order.")
+    st.subheader(_("Is the map faithful? Deletion curve"))
+    st.caption(_("Remove the pixels the map calls most important first (set them to the mean "
+                 "colour) and watch the class probability. A faithful map makes it drop fast: a "
+                 "lower area under the curve (AUC) than a random order."))
     c1, c2 = st.columns([1, 2])
-    method = c1.selectbox("Map to test", list(results), format_func=attribution.METHODS.get,
+    method = c1.selectbox(_("Map to test"), list(results),
+                          format_func=lambda m: _(attribution.METHODS[m]),
                           key="inference_deletion_method")
     # 2 × 21 forward passes: seconds on a CPU, so only on request.
-    if not c2.toggle("Compute the deletion curve", key="inference_deletion_on",
-                     help="Runs the network 42 times on progressively emptied images."):
+    if not c2.toggle(_("Compute the deletion curve"), key="inference_deletion_on",
+                     help=_("Runs the network 42 times on progressively emptied images.")):
         return
     result = results[method]
-    with st.spinner("Removing pixels…"):
+    with st.spinner(_("Removing pixels…")):
         curve = _deletion(model_key, image_key, method, target, result.layer, loaded, x, result.map)
     c1, c2 = st.columns([3, 1])
     c1.altair_chart(_deletion_chart(curve), width="stretch")
-    c2.metric("AUC (map)", f"{curve.auc:.3f}")
+    c2.metric(_("AUC (map)"), f"{curve.auc:.3f}")
     if curve.random_auc is not None:
-        c2.metric("AUC (random order)", f"{curve.random_auc:.3f}",
+        c2.metric(_("AUC (random order)"), f"{curve.random_auc:.3f}",
                   delta=f"{curve.auc - curve.random_auc:+.3f}", delta_color="inverse")
 
 
 # --------------------------------------------------------------------------------------------
 # The page
 
-st.title("Inference")
-st.caption("Classify your own image with a classic CNN, see the top guesses, and ask which "
-           "pixels drove them.")
+st.title(_("Inference"))
+st.caption(_("Classify your own image with a classic CNN, see the top guesses, and ask which "
+             "pixels drove them."))
 
 left, right = st.columns([1, 2], gap="large")
 with left:
@@ -232,20 +243,21 @@ with left:
     # A model just trained on the Train page comes first: that is what the user came to try.
     trained_here = ["session"] if session_model(name) is not None else []
     sources = trained_here + ["auto"] + available_sources(name) + ["upload"]
-    source = st.selectbox("Weights", sources, key=f"inference_source_{name}",
+    source = st.selectbox(_("Weights"), sources, key=f"inference_source_{name}",
                           format_func=lambda s: weights.describe_source(name, s))
     loaded = _load(name, source)
     if loaded is not None:
         if not loaded.is_random:  # random weights got model_for_page's warning just above
-            st.caption(f"**Weights:** {loaded.label}")
+            st.caption(_("**Weights:** {label}").format(label=weights.source_label(loaded)))
     picked = image_input("inference_image", digits=spec.dataset == "mnist")
-    topk = st.slider("Top-k", 1, 10, 5, key="inference_topk")
+    topk = st.slider(_("Top-k"), 1, 10, 5, key="inference_topk")
 
 with right:
     if loaded is None:
-        st.info("Choose weights that load (see the message on the left) to classify an image.")
+        st.info(_("Choose weights that load (see the message on the left) to classify an "
+                  "image."))
     elif picked is None:
-        st.info("Choose an image on the left: a sample, an upload or the camera.")
+        st.info(_("Choose an image on the left: a sample, an upload or the camera."))
     else:
         image, image_label = picked
         x = loaded.preprocess(image)
@@ -256,16 +268,20 @@ with right:
         c1, c2 = st.columns([1, 1])
         c1.image(image, caption=f"{image_label} ({image.width}×{image.height})", width="stretch")
         c2.image(view, width="stretch",
-                 caption=f"What the network sees: {' × '.join(map(str, x.shape))} tensor — "
-                         f"{loaded.preprocess.describe}")
+                 caption=_("What the network sees: {shape} tensor — {preprocessing}").format(
+                     shape=" × ".join(map(str, x.shape)), preprocessing=loaded.preprocess.describe))
         if loaded.is_random:  # never let a random network's guess read like a result
             st.subheader(_("Random weights: this guess is meaningless ({guess}, {p:.1%})")
                          .format(guess=pred.names[0], p=pred.probabilities[0]))
         else:
-            st.subheader(f"Prediction: {pred.names[0]} ({pred.probabilities[0]:.1%})")
+            st.subheader(_("Prediction: {guess} ({p:.1%})").format(guess=pred.names[0],
+                                                                   p=pred.probabilities[0]))
         st.altair_chart(_prediction_chart(pred), width="stretch")
-        st.caption(f"Forward pass {pred.latency_ms:.1f} ms on **{pred.device}** · classes from "
-                   f"{'the weights' if loaded.source == 'torchvision' else spec.dataset} metadata")
+        st.caption((_("Forward pass {ms:.1f} ms on **{device}** · classes from the weights' "
+                      "metadata") if loaded.source == "torchvision" else
+                    _("Forward pass {ms:.1f} ms on **{device}** · classes from {dataset} "
+                      "metadata")).format(ms=pred.latency_ms, device=pred.device,
+                                          dataset=spec.dataset))
 
 if loaded is not None and picked is not None:
     model_key = (name, loaded.source, id(loaded.model))
