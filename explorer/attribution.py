@@ -402,44 +402,21 @@ class DeletionCurve:
     target: int = 0
 
 
-def _deletion_probs(model, x, order, target, fractions, batch) -> np.ndarray:
-    n = order.numel()
-    h, w = x.shape[-2:]
-    probs = []
-    with torch.inference_mode():
-        for start in range(0, len(fractions), batch):
-            chunk = fractions[start:start + batch]
-            masks = torch.ones(len(chunk), n, device=x.device)
-            for i, f in enumerate(chunk):
-                masks[i, order[:int(round(f * n))]] = 0
-            # Removed pixels become 0 in the normalised input: the dataset's mean colour.
-            xs = x * masks.view(len(chunk), 1, h, w)
-            p = logits_of(model(xs)).float().softmax(-1)[:, target]
-            probs.append(p.cpu())
-    return torch.cat(probs).numpy()
-
-
 def deletion_curve(loaded: "LoadedModel", x: torch.Tensor, attribution_map: np.ndarray,
                    target: int, steps: int = 20, device: str | torch.device | None = None,
                    with_random: bool = True, seed: int = 0, batch: int = 8) -> DeletionCurve:
     """Remove the most important pixels first (per ``attribution_map``) and watch the target's
     probability fall (Petsiuk et al., RISE, 2018). A faithful map makes it fall fast (low AUC);
-    the same curve for a random pixel order is the yardstick."""
-    model, x, device = _model_and_input(loaded, x, device)
-    heat = torch.as_tensor(np.asarray(attribution_map, dtype=np.float32)).flatten()
-    if heat.numel() != x.shape[-1] * x.shape[-2]:
-        raise AttributionError("The attribution map's size does not match the input image.")
-    order = torch.argsort(heat, descending=True, stable=True).to(device)
-    fractions = np.linspace(0.0, 1.0, steps + 1)
-    probs = _deletion_probs(model, x, order, target, fractions, batch)
-    auc = float(np.trapezoid(probs, fractions))
-    rnd = rnd_auc = None
-    if with_random:
-        g = torch.Generator().manual_seed(seed)
-        rorder = torch.randperm(order.numel(), generator=g).to(device)
-        rnd = _deletion_probs(model, x, rorder, target, fractions, batch)
-        rnd_auc = float(np.trapezoid(rnd, fractions))
-    return DeletionCurve(fractions, probs, auc, rnd, rnd_auc, int(target))
+    the same curve for a random pixel order is the yardstick. One map's deletion curve from
+    :func:`explorer.trust.faithfulness` (which also does insertion and a centre baseline)."""
+    from .trust import faithfulness
+
+    result = faithfulness(loaded, x, {"map": attribution_map}, target, steps=steps,
+                          baselines=("random",) if with_random else (), kinds=("deletion",),
+                          seed=seed, device=device, batch=batch)
+    rnd = result.deletion.get("random")
+    return DeletionCurve(result.fractions, result.deletion["map"], result.deletion_auc["map"],
+                         rnd, result.deletion_auc.get("random"), int(target))
 
 
 # --------------------------------------------------------------------------------------------
@@ -471,3 +448,9 @@ def _colormap(heat: np.ndarray, cmap: str) -> np.ndarray:
     g = np.clip(1.5 - np.abs(4 * heat - 2), 0, 1)
     b = np.clip(1.5 - np.abs(4 * heat - 1), 0, 1)
     return np.stack([r, g, b], axis=-1)
+
+
+if __name__ == "__main__":  # python -m explorer.attribution sanity|faithfulness ...
+    from explorer.trust_cli import main
+
+    raise SystemExit(main())
