@@ -226,6 +226,13 @@ def visualize(loaded, layer: str, target: int, objective: str = "channel",
     if objective != "class" and layer not in modules:
         raise KeyError(f"no layer named {layer!r} in {loaded.name}")
     pre = objective != "class" and isinstance(modules[layer], _PRE_ACTIVATION)
+    if objective == "neuron":
+        from .fields import layer_row
+
+        map_hw = layer_row(loaded.name, layer, (channels, *hw)).output_shape[2:]
+        pos = tuple(pos) if pos is not None else (map_hw[0] // 2, map_hw[1] // 2)
+        if not all(0 <= pos[a] < map_hw[a] for a in range(2)):
+            raise ValueError(f"unit {pos} is outside {layer}'s {map_hw[0]}×{map_hw[1]} map")
     gen = torch.Generator().manual_seed(int(seed))
     spectrum = (torch.randn((1, channels, hw[0], hw[1] // 2 + 1, 2), generator=gen)
                 * s.init_sd).to(device).requires_grad_(True)
@@ -241,11 +248,11 @@ def visualize(loaded, layer: str, target: int, objective: str = "channel",
                 opt.zero_grad(set_to_none=True)
                 img = fourier_image(spectrum, scale, hw, s.decorrelate, s.offset)
                 out = run(normalise(_transform(img, s, gen)))
-                if objective == "neuron" and pos is None:
-                    pos = (out.shape[2] // 2, out.shape[3] // 2)
                 if objective == "neuron":
-                    # the transforms move the image: aim at the unit scaled to this map
-                    p = (min(pos[0], out.shape[2] - 1), min(pos[1], out.shape[3] - 1))
+                    # The padded, jittered image gives a larger map: aim at the unit over the
+                    # same part of the picture (the map grows about equally on both sides).
+                    p = tuple(min(max(0, pos[a] + (out.shape[2 + a] - map_hw[a]) // 2),
+                                  out.shape[2 + a] - 1) for a in range(2))
                     value = _value(out, objective, target, p)
                 else:
                     value = _value(out, objective, target, pos)

@@ -195,4 +195,4 @@ def effective_field(model: nn.Module, name: str, x: torch.Tensor, layer: str, ch
         grad=g.astype(np.float32), box=rf_box(row, (i, j), g.shape),
         box_unclipped=rf_box(row, (i, j), g.shape, clip=False),
         theoretical=tuple(int(v) for v in row.receptive_field_hw),
-        effective=mass_box(g, centre, mass), mass=mass, centre=centre, value=float(unit))
+        effective=mass_box(g, centre, mass), mass=mass, centre=centre, value=float(unit.detach()))
