@@ -61,6 +61,7 @@ import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
 from explorer import rng, zoo
+from explorer.i18n import N_, _, get_language
 
 __all__ = [
     "BlockConfigError",
@@ -92,7 +93,24 @@ __all__ = [
     "fmt_int",
 ]
 
-MACS_NOTE = "MACs = multiply-accumulates of conv and linear layers; FLOPs = 2 × MACs."
+MACS_NOTE = N_("MACs = multiply-accumulates of conv and linear layers; FLOPs = 2 × MACs.")
+# Step.op stays a short English identifier ("add" and "concat" are compared in code); the page
+# and the diagram show it through op_label().
+OP_NAMES = {"batch norm": N_("batch norm"), "global avg-pool": N_("global avg-pool"),
+            "global max-pool": N_("global max-pool"), "global pool": N_("global pool"),
+            "max-pool": N_("max-pool"), "avg-pool": N_("avg-pool"), "concat": N_("concat"),
+            "add": N_("add"), "multiply": N_("multiply"), "linear": N_("linear"),
+            "dropout": N_("dropout"), "upsample": N_("upsample"), "flatten": N_("flatten"),
+            "pad": N_("pad"), "sigmoid": N_("sigmoid"), "conv": N_("conv")}
+MAIN_PATH, MERGE, AFTER_MERGE = N_("main path"), N_("merge"), N_("after the merge")
+
+
+def op_label(op: str) -> str:
+    """A step's short operation name in the UI language ("max-pool 3×3/2" -> "最大池化 3×3/2")."""
+    for name in sorted(OP_NAMES, key=len, reverse=True):
+        if op == name or op.startswith(name + " "):
+            return _(OP_NAMES[name]) + op[len(name):]
+    return op
 
 
 class BlockConfigError(ValueError):
@@ -144,7 +162,7 @@ class Step:
     inputs: list[int]  # index of the step that produced each input; -1 = the block's input
     token: str = ""  # compact kernel description for branch labels ("3×3/2", "1×1")
     merge_text: str | None = None  # shape arithmetic at a merge
-    branch: str = "main path"
+    branch: str = MAIN_PATH  # translated when the trace is made
 
 
 @dataclass
@@ -166,7 +184,7 @@ class BlockTrace:
     def to_rows(self) -> list[dict[str, Any]]:
         """One dict per step, for a table."""
         return [{
-            "step": s.index + 1, "name": s.name, "operation": s.op, "branch": s.branch,
+            "step": s.index + 1, "name": s.name, "operation": op_label(s.op), "branch": s.branch,
             "input": " + ".join(fmt_shape(x) for x in s.input_shapes),
             "output": fmt_shape(s.output_shape), "params": s.params, "MACs": s.macs,
         } for s in self.steps]
@@ -316,103 +334,112 @@ def standalone_forms() -> dict[str, list[Variant]]:
     from explorer.zoo.nin import NiNBlock
     from explorer.zoo.xception import XceptionBlock
 
-    out = lambda d, lab="Output channels": Field("out_channels", lab, d)  # noqa: E731
-    stride = lambda d=1: Field("stride", "Stride", d, 1, 4)  # noqa: E731
+    # Variant names and field labels are marked with N_ and shown with _(): the English name
+    # is the widget's value, so a language switch keeps the choice.
+    out = lambda d, lab=N_("Output channels"): Field("out_channels", lab, d)  # noqa: E731
+    stride = lambda d=1: Field("stride", N_("Stride"), d, 1, 4)  # noqa: E731
     return {
         "nin": [
-            Variant("NiN block (k×k conv + two 1×1 convs, nin features.2)", (26, 26, 96),
-                    (out(256), Field("kernel_size", "Kernel size k", 5, 1, 11),
+            Variant(N_("NiN block (k×k conv + two 1×1 convs, nin features.2)"), (26, 26, 96),
+                    (out(256), Field("kernel_size", N_("Kernel size k"), 5, 1, 11),
                      stride()), _nin, NiNBlock),
-            Variant("1×1 convolution (channel reduction, 192 → 16)", (28, 28, 192),
+            Variant(N_("1×1 convolution (channel reduction, 192 → 16)"), (28, 28, 192),
                     (out(16),), lambda c, out_channels: PointwiseConv(c, out_channels),
                     PointwiseConv),
         ],
         "inception_v1": [
-            Variant("GoogLeNet inception3a (192 → 64, 96→128, 16→32, pool→32)", (28, 28, 192),
-                    (Field("ch1x1", "Branch 1: 1×1 channels", 64),
-                     Field("ch3x3red", "Branch 2: 1×1 reduce to", 96),
-                     Field("ch3x3", "Branch 2: 3×3 channels", 128),
-                     Field("ch5x5red", "Branch 3: 1×1 reduce to", 16),
-                     Field("ch5x5", "Branch 3: 3×3 channels (paper: 5×5)", 32),
-                     Field("pool_proj", "Branch 4: pool then 1×1 channels", 32)),
+            Variant(N_("GoogLeNet inception3a (192 → 64, 96→128, 16→32, pool→32)"),
+                    (28, 28, 192),
+                    (Field("ch1x1", N_("Branch 1: 1×1 channels"), 64),
+                     Field("ch3x3red", N_("Branch 2: 1×1 reduce to"), 96),
+                     Field("ch3x3", N_("Branch 2: 3×3 channels"), 128),
+                     Field("ch5x5red", N_("Branch 3: 1×1 reduce to"), 16),
+                     Field("ch5x5", N_("Branch 3: 3×3 channels (paper: 5×5)"), 32),
+                     Field("pool_proj", N_("Branch 4: pool then 1×1 channels"), 32)),
                     _inception_v1, googlenet.Inception,
-                    "torchvision's GoogLeNet uses a 3×3 convolution where the paper has 5×5."),
+                    N_("torchvision's GoogLeNet uses a 3×3 convolution where the paper has "
+                       "5×5.")),
         ],
         "inception_v3": [
-            Variant("1×7 then 7×1 (InceptionC, Mixed_6b)", (17, 17, 768),
-                    (Field("channels_7x7", "Channels inside the 7×7 branches", 128),),
+            Variant(N_("1×7 then 7×1 (InceptionC, Mixed_6b)"), (17, 17, 768),
+                    (Field("channels_7x7", N_("Channels inside the 7×7 branches"), 128),),
                     _inception_c, inception.InceptionC),
-            Variant("1×3 and 3×1 in parallel (InceptionE, Mixed_7b)", (8, 8, 1280), (),
+            Variant(N_("1×3 and 3×1 in parallel (InceptionE, Mixed_7b)"), (8, 8, 1280), (),
                     _inception_e, inception.InceptionE,
-                    "InceptionE's branch widths (320, 384, 448, 192) are fixed by torchvision."),
+                    N_("InceptionE's branch widths (320, 384, 448, 192) are fixed by "
+                       "torchvision.")),
         ],
         "basic": [
-            Variant("identity shortcut (resnet18 layer1.0)", (56, 56, 64),
-                    (Field("planes", "Output channels", 64), stride()), _basic,
+            Variant(N_("identity shortcut (resnet18 layer1.0)"), (56, 56, 64),
+                    (Field("planes", N_("Output channels"), 64), stride()), _basic,
                     resnet.BasicBlock,
-                    "A 1×1 projection shortcut is added automatically when stride ≠ 1 or the "
-                    "channels change."),
-            Variant("projection shortcut (resnet18 layer2.0, stride 2)", (56, 56, 64),
-                    (Field("planes", "Output channels", 128), stride(2)), _basic,
+                    N_("A 1×1 projection shortcut is added automatically when stride ≠ 1 or "
+                       "the channels change.")),
+            Variant(N_("projection shortcut (resnet18 layer2.0, stride 2)"), (56, 56, 64),
+                    (Field("planes", N_("Output channels"), 128), stride(2)), _basic,
                     resnet.BasicBlock),
         ],
         "bottleneck": [
-            Variant("ResNet-50 convolutional block (layer1.0, 64 → 256)", (56, 56, 64),
-                    (Field("planes", "Bottleneck width (output = 4 ×)", 64), stride()),
+            Variant(N_("ResNet-50 convolutional block (layer1.0, 64 → 256)"), (56, 56, 64),
+                    (Field("planes", N_("Bottleneck width (output = 4 ×)"), 64), stride()),
                     _bottleneck, resnet.Bottleneck),
-            Variant("ResNet-50 identity block (layer1.1, 256 → 256)", (56, 56, 256),
-                    (Field("planes", "Bottleneck width (output = 4 ×)", 64), stride()),
+            Variant(N_("ResNet-50 identity block (layer1.1, 256 → 256)"), (56, 56, 256),
+                    (Field("planes", N_("Bottleneck width (output = 4 ×)"), 64), stride()),
                     _bottleneck, resnet.Bottleneck),
-            Variant("ResNeXt grouped bottleneck (32 groups × width 4)", (56, 56, 64),
-                    (Field("planes", "Planes (output = 4 ×)", 64), stride(),
-                     Field("groups", "Cardinality (groups)", 32, 1, 256),
-                     Field("base_width", "Width per group", 4, 1, 256)),
+            Variant(N_("ResNeXt grouped bottleneck (32 groups × width 4)"), (56, 56, 64),
+                    (Field("planes", N_("Planes (output = 4 ×)"), 64), stride(),
+                     Field("groups", N_("Cardinality (groups)"), 32, 1, 256),
+                     Field("base_width", N_("Width per group"), 4, 1, 256)),
                     _bottleneck, resnet.Bottleneck),
         ],
         "dense": [
-            Variant("DenseNet-121 dense block 1 (6 layers, growth 32)", (56, 56, 64),
-                    (Field("num_layers", "Layers", 6, 1, 48),
-                     Field("growth_rate", "Growth rate k", 32),
-                     Field("bn_size", "Bottleneck factor (1×1 conv to factor × k)", 4, 1, 16)),
+            Variant(N_("DenseNet-121 dense block 1 (6 layers, growth 32)"), (56, 56, 64),
+                    (Field("num_layers", N_("Layers"), 6, 1, 48),
+                     Field("growth_rate", N_("Growth rate k"), 32),
+                     Field("bn_size", N_("Bottleneck factor (1×1 conv to factor × k)"), 4, 1,
+                           16)),
                     _dense, densenet._DenseBlock),
         ],
         "transition": [
-            Variant("DenseNet-121 transition 1 (256 → 128, 56 → 28)", (56, 56, 256),
+            Variant(N_("DenseNet-121 transition 1 (256 → 128, 56 → 28)"), (56, 56, 256),
                     (out(128),), _transition, densenet._Transition),
         ],
         "depthwise_separable": [
-            Variant("MobileNet v1 layer (32 → 64, mobilenet_v1 features.1)", (112, 112, 32),
+            Variant(N_("MobileNet v1 layer (32 → 64, mobilenet_v1 features.1)"),
+                    (112, 112, 32),
                     (out(64), stride()), _depthwise_separable, DepthwiseSeparableConv),
-            Variant("seed 004's example (16 → 32)", (56, 56, 16),
+            Variant(N_("seed 004's example (16 → 32)"), (56, 56, 16),
                     (out(32), stride()), _depthwise_separable, DepthwiseSeparableConv),
         ],
         "xception": [
-            Variant("middle flow (three separable convs, identity shortcut)", (19, 19, 728),
-                    (Field("channels", "Separable conv output channels (comma-separated)",
+            Variant(N_("middle flow (three separable convs, identity shortcut)"),
+                    (19, 19, 728),
+                    (Field("channels", N_("Separable conv output channels (comma-separated)"),
                            "728, 728, 728"), stride()),
                     _xception, XceptionBlock),
-            Variant("entry flow (two separable convs, max-pool, 1×1 stride-2 shortcut)",
+            Variant(N_("entry flow (two separable convs, max-pool, 1×1 stride-2 shortcut)"),
                     (74, 74, 128),
-                    (Field("channels", "Separable conv output channels (comma-separated)",
+                    (Field("channels", N_("Separable conv output channels (comma-separated)"),
                            "256, 256"), stride(2)),
                     _xception, XceptionBlock),
         ],
         "inverted_residual": [
-            Variant("MobileNet v2 (features.3: 24 → 144 → 24, residual)", (56, 56, 24),
-                    (out(24), stride(), Field("expand_ratio", "Expansion t", 6, 1, 16)),
+            Variant(N_("MobileNet v2 (features.3: 24 → 144 → 24, residual)"), (56, 56, 24),
+                    (out(24), stride(), Field("expand_ratio", N_("Expansion t"), 6, 1, 16)),
                     _inverted_residual, mobilenetv2.InvertedResidual),
-            Variant("EfficientNet-Lite0 MBConv (features.3.1: 5×5 depthwise)", (28, 28, 40),
-                    (out(40), Field("expand_ratio", "Expansion t", 6, 1, 16),
-                     Field("kernel_size", "Depthwise kernel", 5, 1, 9), stride()),
+            Variant(N_("EfficientNet-Lite0 MBConv (features.3.1: 5×5 depthwise)"),
+                    (28, 28, 40),
+                    (out(40), Field("expand_ratio", N_("Expansion t"), 6, 1, 16),
+                     Field("kernel_size", N_("Depthwise kernel"), 5, 1, 9), stride()),
                     _mbconv, MBConvBlock),
         ],
         "aspp": [
-            Variant("DeepLab v3 ASPP (rates 12, 24, 36, image pooling)", (33, 33, 256),
-                    (Field("atrous_rates", "Atrous rates (comma-separated)", "12, 24, 36"),
+            Variant(N_("DeepLab v3 ASPP (rates 12, 24, 36, image pooling)"), (33, 33, 256),
+                    (Field("atrous_rates", N_("Atrous rates (comma-separated)"), "12, 24, 36"),
                      out(256)),
                     _aspp, deeplabv3.ASPP,
-                    "The zoo has no DeepLab; the real ASPP comes from torchvision's "
-                    "deeplabv3_mobilenet_v3_large with random weights."),
+                    N_("The zoo has no DeepLab; the real ASPP comes from torchvision's "
+                       "deeplabv3_mobilenet_v3_large with random weights.")),
         ],
     }
 
@@ -441,33 +468,39 @@ def _parse_settings(var: Variant, settings: dict[str, Any]) -> dict[str, Any]:
                 items = [int(s) for s in str(raw).replace(";", ",").split(",") if s.strip()]
             except ValueError:
                 raise BlockConfigError(
-                    f"{f.label}: write whole numbers separated by commas, e.g. {f.default}."
-                ) from None
+                    _("{field}: write whole numbers separated by commas, e.g. {example}.")
+                    .format(field=_(f.label), example=f.default)) from None
             if not items:
-                raise BlockConfigError(f"{f.label}: give at least one number.")
+                raise BlockConfigError(_("{field}: give at least one number.").format(
+                    field=_(f.label)))
             bad = [i for i in items if not f.min <= i <= f.max]
             if bad:
-                raise BlockConfigError(f"{f.label}: every value must be between {f.min} and "
-                                       f"{f.max} (got {', '.join(map(str, bad))}).")
+                raise BlockConfigError(_("{field}: every value must be between {lo} and {hi} "
+                                         "(got {bad}).").format(
+                    field=_(f.label), lo=f.min, hi=f.max, bad=", ".join(map(str, bad))))
             values[f.name] = items
         else:
             try:
                 value = int(raw)
             except (TypeError, ValueError):
-                raise BlockConfigError(f"{f.label} must be a whole number (got {raw!r}).") from None
+                raise BlockConfigError(_("{field} must be a whole number (got {value}).").format(
+                    field=_(f.label), value=repr(raw))) from None
             if not f.min <= value <= f.max:
-                raise BlockConfigError(
-                    f"{f.label} must be between {f.min} and {f.max} (got {value}).")
+                raise BlockConfigError(_("{field} must be between {lo} and {hi} (got {value}).")
+                                       .format(field=_(f.label), lo=f.min, hi=f.max,
+                                               value=value))
             values[f.name] = value
     return values
 
 
 def _check_input(h: int, w: int, c: int) -> None:
-    for name, v, hi in (("H", h, 1024), ("W", w, 1024), ("C (input channels)", c, 4096)):
+    for name, v, hi in (("H", h, 1024), ("W", w, 1024), (_("C (input channels)"), c, 4096)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
-            raise BlockConfigError(f"{name} must be a whole number (got {v!r}).")
+            raise BlockConfigError(_("{field} must be a whole number (got {value}).").format(
+                field=name, value=repr(v)))
         if not 1 <= v <= hi:
-            raise BlockConfigError(f"{name} must be between 1 and {hi} (got {v}).")
+            raise BlockConfigError(_("{field} must be between {lo} and {hi} (got {value}).")
+                                   .format(field=name, lo=1, hi=hi, value=v))
 
 
 def build_standalone(kind: str, variant: str | int | None = None, h: int | None = None,
@@ -552,44 +585,51 @@ def _describe_module(m: nn.Module, x_in: tuple | None, out_shape: tuple) -> tupl
                  "bias": m.bias is not None}
         kind = ""
         if m.groups > 1 and m.groups == m.in_channels:
-            kind = " depthwise (one filter per channel)"
+            kind = " " + _("depthwise (one filter per channel)")
         elif m.groups > 1:
-            kind = f" grouped ({m.groups} groups of {m.in_channels // m.groups} channels)"
+            kind = " " + _("grouped ({groups} groups of {channels} channels)").format(
+                groups=m.groups, channels=m.in_channels // m.groups)
         elif (kh, kw) == (1, 1):
-            kind = " pointwise (mixes channels at each pixel)"
-        detail = (f"Conv2d {kh}×{kw}, stride {hyper['stride']}, padding {hyper['padding']}"
-                  + (f", dilation {hyper['dilation']}" if hyper["dilation"] > 1 else "")
-                  + (f", groups {m.groups}" if m.groups > 1 else "")
-                  + f", {m.in_channels} → {m.out_channels} channels" + kind
-                  + ("" if m.bias is not None else ", no bias"))
+            kind = " " + _("pointwise (mixes channels at each pixel)")
+        detail = (_("Conv2d {kernel}, stride {stride}, padding {padding}").format(
+                      kernel=f"{kh}×{kw}", stride=hyper["stride"], padding=hyper["padding"])
+                  + (_(", dilation {dilation}").format(dilation=hyper["dilation"])
+                     if hyper["dilation"] > 1 else "")
+                  + (_(", groups {groups}").format(groups=m.groups) if m.groups > 1 else "")
+                  + _(", {cin} → {cout} channels").format(cin=m.in_channels, cout=m.out_channels)
+                  + kind + ("" if m.bias is not None else _(", no bias")))
         op = f"conv {_conv_token(m)}"
         return op, hyper, detail, _conv_token(m)
     if isinstance(m, nn.BatchNorm2d):
         return ("batch norm", {"channels": m.num_features, "eps": m.eps},
-                f"BatchNorm2d over {m.num_features} channels: normalise with the running "
-                f"statistics, then scale γ and shift β per channel", "")
+                _("BatchNorm2d over {channels} channels: normalise with the running "
+                  "statistics, then scale γ and shift β per channel").format(
+                    channels=m.num_features), "")
     if isinstance(m, (nn.ReLU6, nn.Hardtanh)):
         return "ReLU6", {}, "ReLU6: max(0, min(x, 6))", ""
     if isinstance(m, nn.ReLU):
-        return "ReLU", {}, "ReLU: max(0, x), negative values become 0", ""
+        return "ReLU", {}, _("ReLU: max(0, x), negative values become 0"), ""
     if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
         k, s, p = _pair(m.kernel_size), _pair(m.stride), _pair(m.padding)
         what = "max-pool" if isinstance(m, nn.MaxPool2d) else "avg-pool"
         hyper = {"kernel": f"{k[0]}×{k[1]}", "stride": s[0], "padding": p[0],
                  "ceil_mode": m.ceil_mode}
         return (f"{what} {k[0]}×{k[1]}" + (f"/{s[0]}" if s[0] > 1 else ""), hyper,
-                f"{type(m).__name__} {k[0]}×{k[1]}, stride {s[0]}, padding {p[0]}"
-                + (", ceil mode" if m.ceil_mode else "") + " (per channel, no weights)",
+                _("{type} {kernel}, stride {stride}, padding {padding}").format(
+                    type=type(m).__name__, kernel=f"{k[0]}×{k[1]}", stride=s[0], padding=p[0])
+                + (_(", ceil mode") if m.ceil_mode else "") + " " + _("(per channel, no weights)"),
                 f"{what} {k[0]}×{k[1]}" + (f"/{s[0]}" if s[0] > 1 else ""))
     if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         return ("global pool", {"output_size": m.output_size},
-                f"{name} to {m.output_size}: one number per channel (image-level context)",
+                _("{type} to {size}: one number per channel (image-level context)").format(
+                    type=name, size=m.output_size),
                 "global pool")
     if isinstance(m, nn.Linear):
         return ("linear", {"in_features": m.in_features, "out_features": m.out_features},
                 f"Linear {m.in_features} → {m.out_features}", "fc")
     if isinstance(m, nn.Dropout):
-        return "dropout", {"p": m.p}, f"Dropout p = {m.p} (does nothing in eval mode)", ""
+        return "dropout", {"p": m.p}, _("Dropout p = {p} (does nothing in eval mode)").format(
+            p=m.p), ""
     extra = m.extra_repr()
     return name, {}, f"{name}({extra})" if extra else name, ""
 
@@ -718,25 +758,27 @@ class _Tracer(TorchFunctionMode):
             if dim in (1, -3) and all(len(s) == 3 for s in shapes):
                 parts = "+".join(str(s[0]) for s in shapes)
                 spatial = {fmt_shape(s[1:]) for s in shapes}
-                merge_text = (f"concat: {parts} = {_chw(out)[0]} channels"
-                              + (f" (every input {spatial.pop()}: spatial sizes must match)"
-                                 if len(spatial) == 1 else ""))
+                merge_text = (_("concat: {parts} = {channels} channels").format(
+                    parts=parts, channels=_chw(out)[0])
+                              + (" " + _("(every input {shape}: spatial sizes must match)")
+                                 .format(shape=spatial.pop()) if len(spatial) == 1 else ""))
             else:
-                merge_text = (f"concat along dim {dim}: " + " ‖ ".join(map(fmt_shape, shapes))
-                              + f" → {fmt_shape(_chw(out))}")
-            detail = ("Concatenate along the channel axis: the branches' feature maps are "
-                      "stacked, nothing is added or mixed")
+                merge_text = _("concat along dim {dim}: {inputs} → {output}").format(
+                    dim=dim, inputs=" ‖ ".join(map(fmt_shape, shapes)),
+                    output=fmt_shape(_chw(out)))
+            detail = _("Concatenate along the channel axis: the branches' feature maps are "
+                       "stacked, nothing is added or mixed")
         elif name in _ADD and len(ins) >= 2:
             kind, op, ftype = "merge", "add", "torch.add" if "_" not in name[:2] else "+"
             ftype = "in-place +=" if name in ("add_", "__iadd__") else "+"
-            merge_text = ("add: " + " + ".join(map(fmt_shape, shapes)) + f" → "
-                          f"{fmt_shape(_chw(out))} (shapes must match)")
-            detail = "Element-wise sum of the two paths (the residual connection)"
+            merge_text = _("add: {inputs} → {output} (shapes must match)").format(
+                inputs=" + ".join(map(fmt_shape, shapes)), output=fmt_shape(_chw(out)))
+            detail = _("Element-wise sum of the two paths (the residual connection)")
         elif name in _MUL and len(ins) >= 2:
             kind, op, ftype = "merge", "multiply", "*"
-            merge_text = ("multiply: " + " × ".join(map(fmt_shape, shapes)) + f" → "
-                          f"{fmt_shape(_chw(out))} (broadcast)")
-            detail = "Element-wise product (gating)"
+            merge_text = _("multiply: {inputs} → {output} (broadcast)").format(
+                inputs=" × ".join(map(fmt_shape, shapes)), output=fmt_shape(_chw(out)))
+            detail = _("Element-wise product (gating)")
         elif name in _FUNCS:
             kind, ftype = "function", f"F.{name}"
             op = _FUNCS[name]
@@ -748,19 +790,22 @@ class _Tracer(TorchFunctionMode):
                 hyper = {"kernel": f"{k[0]}×{k[1]}", "stride": s, "padding": p}
                 op = f"{op} {k[0]}×{k[1]}" + (f"/{s}" if s > 1 else "")
                 token = op
-                detail = (f"F.{name}, kernel {k[0]}×{k[1]}, stride {s}, padding {p} "
-                          "(called in the block's forward, not a module)")
+                detail = _("F.{function}, kernel {kernel}, stride {stride}, padding {padding} "
+                           "(called in the block's forward, not a module)").format(
+                    function=name, kernel=f"{k[0]}×{k[1]}", stride=s, padding=p)
             elif name == "interpolate":
                 hyper = {"size": _arg(args, kwargs, 1, "size"),
                          "mode": _arg(args, kwargs, 3, "mode", "nearest")}
-                detail = (f"F.interpolate to {fmt_shape(_chw(out)[1:])} ({hyper['mode']}): "
-                          "spread the pooled vector back over the whole grid")
+                detail = _("F.interpolate to {size} ({mode}): spread the pooled vector back "
+                           "over the whole grid").format(size=fmt_shape(_chw(out)[1:]),
+                                                         mode=hyper["mode"])
                 token = "upsample"
             else:
-                detail = f"F.{name} (called in the block's forward, not a module)"
+                detail = _("F.{function} (called in the block's forward, not a module)").format(
+                    function=name)
         else:  # an add or multiply with a scalar: a plain function step
             kind, op, ftype = "function", name.strip("_"), name
-            detail = f"{name} with a constant"
+            detail = _("{function} with a constant").format(function=name)
         label = f"{where} · {op if kind == 'merge' else 'F.' + name}" if where else (
             op if kind == "merge" else f"F.{name}")
         self._record(label, where, op, kind, ftype, hyper, detail, ins, out, 0, 0, token,
@@ -877,15 +922,15 @@ def _label_branches(steps: list[Step]) -> list[str]:
                 other = feeds[1 - k] - own
                 where = f"{name}: " if name and name not in ("conv", "residual", "shortcut") else ""
                 if not members:
-                    name, summary = "identity shortcut", "x unchanged"
+                    name, summary = _("identity shortcut"), _("x unchanged")
                 elif "shortcut" in name or "downsample" in name or len(members) < len(other):
-                    name, summary = "projection shortcut", where + summary
+                    name, summary = _("projection shortcut"), where + summary
                 else:
-                    name, summary = "residual path", where + summary
+                    name, summary = _("residual path"), where + summary
             elif not members:
-                name, summary = "block input", "reused unchanged"
+                name, summary = _("block input"), _("reused unchanged")
             elif not name:
-                name = f"branch {k + 1}"
+                name = _("branch {n}").format(n=k + 1)
             text = f"{name} ({summary})" if summary else name
             for i in members:
                 label[i] = text
@@ -894,9 +939,9 @@ def _label_branches(steps: list[Step]) -> list[str]:
         if s.index in label:
             s.branch = label[s.index]
         elif last_merge >= 0 and s.index >= last_merge:
-            s.branch = "merge" if s.index == last_merge else "after the merge"
+            s.branch = _(MERGE) if s.index == last_merge else _(AFTER_MERGE)
         else:
-            s.branch = "main path"
+            s.branch = _(MAIN_PATH)
         if s.branch not in labels:
             labels.append(s.branch)
     return labels
@@ -926,21 +971,22 @@ def trace_module(block: nn.Module, input_shape: Sequence[int], kind: str = "",
     device = next((p.device for p in block.parameters()), torch.device("cpu"))
     x = torch.zeros((1, *input_shape), device=device)
     try:
-        trace, _ = _trace(block, x, kind, title or type(block).__name__)
+        trace, _acts = _trace(block, x, kind, title or type(block).__name__)
     except (RuntimeError, ValueError, IndexError) as exc:
-        raise BlockConfigError(
-            f"The input {fmt_shape(input_shape)} does not fit this block: {exc}") from None
+        raise BlockConfigError(_("The input {shape} does not fit this block: {error}").format(
+            shape=fmt_shape(input_shape), error=exc)) from None
     return trace
 
 
 @lru_cache(maxsize=64)
-def _standalone_cached(kind, variant, h, w, c, items) -> BlockTrace:
+def _standalone_cached(kind, variant, h, w, c, items, lang) -> BlockTrace:  # texts per language
     module, shape = build_standalone(kind, variant, h, w, c, device="meta", **dict(items))
     var = _variant(kind, variant)
-    trace = trace_module(module, shape, kind, f"{var.name}, standalone, input {h}×{w}×{c}")
+    trace = trace_module(module, shape, kind, _("{variant}, standalone, input {shape}").format(
+        variant=_(var.name), shape=f"{h}×{w}×{c}"))
     trace.source_class = var.cls
     if var.note:
-        trace.notes.append(var.note)
+        trace.notes.append(_(var.note))
     return trace
 
 
@@ -952,7 +998,7 @@ def trace_standalone(kind: str, variant: str | int | None = None, h: int | None 
     items = tuple(sorted((k, str(v) if isinstance(v, (list, tuple)) else v)
                          for k, v in settings.items()))
     return _standalone_cached(kind, var.name, dh if h is None else h, dw if w is None else w,
-                              dc if c is None else c, items)
+                              dc if c is None else c, items, get_language())
 
 
 # --------------------------------------------------------------------------------------------
@@ -1039,7 +1085,7 @@ def trace_real(name: str, path: str, input_size: tuple[int, int, int] | None = N
     x_in = _block_input(model, path, torch.zeros((1, *size), device="meta"))
     block = real_block_module(model, path)
     kind = next((b.kind for b in real_blocks() if b.model == name and b.path == path), "")
-    trace, _ = _trace(block, x_in, kind, f"{name}.{path}")
+    trace, _acts = _trace(block, x_in, kind, f"{name}.{path}")
     return trace
 
 
@@ -1153,11 +1199,11 @@ def block_dot(trace: BlockTrace, current: int | None = None) -> str:
              '  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=12, '
              'fillcolor="white", color="#555555", height=0.3];',
              '  edge [color="#777777", arrowsize=0.6];',
-             f'  input [label={_q("input " + fmt_shape(trace.input_shape))}, shape=oval, '
-             'fillcolor="#eeeeee"];']
+             "  input [label=" + _q(_("input") + " " + fmt_shape(trace.input_shape))
+             + ', shape=oval, fillcolor="#eeeeee"];']
 
     def node(s: Step) -> str:
-        label = f"{s.index + 1}. {s.op}\\n{fmt_shape(s.output_shape)}"
+        label = f"{s.index + 1}. {op_label(s.op)}\\n{fmt_shape(s.output_shape)}"
         attrs = {"label": label}
         if s.kind == "merge":
             attrs["shape"] = "ellipse"
@@ -1173,7 +1219,7 @@ def block_dot(trace: BlockTrace, current: int | None = None) -> str:
     for s in trace.steps:
         clusters.setdefault(s.branch, []).append(s)
     for k, (label, members) in enumerate(clusters.items()):
-        if label in ("main path", "merge", "after the merge"):
+        if label in (_(MAIN_PATH), _(MERGE), _(AFTER_MERGE)):
             lines += [node(s) for s in members]
             continue
         lines.append(f"  subgraph cluster_{k} {{")
@@ -1184,12 +1230,12 @@ def block_dot(trace: BlockTrace, current: int | None = None) -> str:
     for s in trace.steps:
         srcs = s.inputs or ([-1] if s.index == 0 else [])
         for i in dict.fromkeys(srcs):
-            label = ' [label="identity", fontsize=10, fontname="Helvetica"]' if (
+            label = ' [label=' + _q(_("identity")) + ', fontsize=10, fontname="Helvetica"]' if (
                 i < 0 and s.op == "add") else ""
             lines.append(f"  {'input' if i < 0 else f's{i}'} -> s{s.index}{label};")
     if trace.steps:
-        lines.append(f'  output [label={_q("output " + fmt_shape(trace.output_shape))}, '
-                     'shape=oval, fillcolor="#eeeeee"];')
+        lines.append("  output [label=" + _q(_("output") + " " + fmt_shape(trace.output_shape))
+                     + ', shape=oval, fillcolor="#eeeeee"];')
         lines.append(f"  s{trace.steps[-1].index} -> output;")
     lines.append("}")
     return "\n".join(lines)
@@ -1197,15 +1243,15 @@ def block_dot(trace: BlockTrace, current: int | None = None) -> str:
 
 def step_facts(step: Step) -> list[tuple[str, str]]:
     """(label, value) rows describing one step, for the page."""
-    rows = [("Operation", step.detail), ("Module / function", f"{step.name} ({step.type})"),
-            ("Branch", step.branch),
-            ("Input shape", " + ".join(map(fmt_shape, step.input_shapes)) or "—"),
-            ("Output shape", fmt_shape(step.output_shape)),
-            ("Parameters", fmt_int(step.params)), ("MACs", fmt_int(step.macs))]
+    rows = [(_("Operation"), step.detail), (_("Module / function"), f"{step.name} ({step.type})"),
+            (_("Branch"), step.branch),
+            (_("Input shape"), " + ".join(map(fmt_shape, step.input_shapes)) or "—"),
+            (_("Output shape"), fmt_shape(step.output_shape)),
+            (_("Parameters"), fmt_int(step.params)), ("MACs", fmt_int(step.macs))]
     for k, v in step.hyper.items():
         rows.append((k.replace("_", " "), str(v)))
     if step.merge_text:
-        rows.insert(1, ("Shape arithmetic", step.merge_text))
+        rows.insert(1, (_("Shape arithmetic"), step.merge_text))
     return rows
 
 
@@ -1224,7 +1270,10 @@ class Cost:
     parts: list[int]  # the block's number as a sum of its convolutions
     seed: str = ""  # where the figure comes from
     note: str = ""
-    versus: str = "of the naive cost"
+    versus: str = ""  # "of the naive cost" unless set (texts are made in the UI language)
+
+    def __post_init__(self):
+        self.versus = self.versus or _("of the naive cost")
 
     @property
     def ratio(self) -> float:
@@ -1261,14 +1310,27 @@ def _yi(n: int) -> str:
     return f"{n / 1e8:.2g} 亿"
 
 
+def _mults() -> str:
+    return _("multiplications")
+
+
+def _weights_unit() -> str:
+    return _("weights")
+
+
+def _seed(n: str) -> str:
+    return _("seed {n}").format(n=n)
+
+
 def cost_inception_reduction() -> Cost:
     """Seed 000: 5×5 conv 28×28×192 → 32 vs 1×1 reduction to 16 first."""
     naive = _macs_chain([_meta_conv(192, 32, 5, padding=2)], (192, 28, 28))
     parts = _macs_chain([_meta_conv(192, 16, 1), _meta_conv(16, 32, 5, padding=2)], (192, 28, 28))
-    return Cost("1×1 reduction before a 5×5 convolution (Inception)", "multiplications",
-                "5×5 conv, 28×28×192 → 28×28×32", sum(naive),
-                "1×1 conv to 16 channels, then 5×5 conv to 32", sum(parts), parts,
-                f"seed 000: {_yi(sum(naive))} vs {_yi(sum(parts))} (亿 = 10⁸)",
+    return Cost(_("1×1 reduction before a 5×5 convolution (Inception)"), _mults(),
+                _("5×5 conv, 28×28×192 → 28×28×32"), sum(naive),
+                _("1×1 conv to 16 channels, then 5×5 conv to 32"), sum(parts), parts,
+                _("seed 000: {naive} vs {block} (亿 = 10⁸)").format(naive=_yi(sum(naive)),
+                                                                   block=_yi(sum(parts))),
                 "(28·28·32)·(5·5·192) vs (28·28·16)·(1·1·192) + (28·28·32)·(5·5·16)")
 
 
@@ -1277,20 +1339,20 @@ def cost_bottleneck() -> Cost:
     naive = _weights(_meta_conv(512, 512, 3, padding=1))
     parts = _weights(_meta_conv(512, 128, 1), _meta_conv(128, 128, 3, padding=1),
                      _meta_conv(128, 512, 1))
-    return Cost("Bottleneck: 1×1 reduce, 3×3, 1×1 expand (ResNet-50)", "weights",
-                "plain 3×3 conv, 26×26×512 → 512", sum(naive),
-                "1×1 → 128, 3×3 → 128, 1×1 → 512", sum(parts), parts, "seed 004",
-                "512·3·3·512 vs 512·128 + 128·9·128 + 128·512 (no biases)")
+    return Cost(_("Bottleneck: 1×1 reduce, 3×3, 1×1 expand (ResNet-50)"), _weights_unit(),
+                _("plain 3×3 conv, 26×26×512 → 512"), sum(naive),
+                "1×1 → 128, 3×3 → 128, 1×1 → 512", sum(parts), parts, _seed("004"),
+                _("512·3·3·512 vs 512·128 + 128·9·128 + 128·512 (no biases)"))
 
 
 def cost_depthwise() -> Cost:
     """Seed 004: standard 3×3 conv 16 → 32 vs depthwise 3×3 + pointwise 1×1."""
     naive = _weights(_meta_conv(16, 32, 3, padding=1))
     parts = _weights(_meta_conv(16, 16, 3, padding=1, groups=16), _meta_conv(16, 32, 1))
-    return Cost("Depthwise-separable convolution (MobileNet)", "weights",
-                "standard 3×3 conv, 16 → 32 channels", sum(naive),
-                "depthwise 3×3 (16 filters) + pointwise 1×1 (16 → 32)", sum(parts), parts,
-                "seed 004", "16·32·3·3 vs 16·3·3 + 16·32")
+    return Cost(_("Depthwise-separable convolution (MobileNet)"), _weights_unit(),
+                _("standard 3×3 conv, 16 → 32 channels"), sum(naive),
+                _("depthwise 3×3 (16 filters) + pointwise 1×1 (16 → 32)"), sum(parts), parts,
+                _seed("004"), "16·32·3·3 vs 16·3·3 + 16·32")
 
 
 def cost_factorised(n: int, channels: int = 128) -> Cost:
@@ -1298,10 +1360,12 @@ def cost_factorised(n: int, channels: int = 128) -> Cost:
     naive = _weights(_meta_conv(channels, channels, n, padding=n // 2))
     parts = _weights(_meta_conv(channels, channels, (1, n), padding=(0, n // 2)),
                      _meta_conv(channels, channels, (n, 1), padding=(n // 2, 0)))
-    return Cost(f"Factorised {n}×{n}: 1×{n} then {n}×1 (Inception v3)", "weights",
+    return Cost(_("Factorised {n}×{n}: 1×{n} then {n}×1 (Inception v3)").format(n=n),
+                _weights_unit(),
                 f"{n}×{n} conv, {channels} → {channels}", sum(naive),
-                f"1×{n} conv then {n}×1 conv", sum(parts), parts, "seed 004",
-                f"({n}+{n})/{n * n} = {sum(parts) / sum(naive):.1%}; both see {n}×{n} pixels")
+                _("1×{n} conv then {n}×1 conv").format(n=n), sum(parts), parts, _seed("004"),
+                _("({n}+{n})/{nn} = {ratio}; both see {n}×{n} pixels").format(
+                    n=n, nn=n * n, ratio=f"{sum(parts) / sum(naive):.1%}"))
 
 
 def _receptive_field(convs: Sequence[nn.Conv2d]) -> int:
@@ -1319,34 +1383,40 @@ def cost_two_3x3(channels: int = 64) -> Cost:
     small = [_meta_conv(channels, channels, 3, padding=1) for _ in range(2)]
     rf_big, rf_small = _receptive_field(big), _receptive_field(small)
     parts = _weights(*small)
-    return Cost("Two stacked 3×3 convolutions instead of one 5×5 (VGG)", "weights",
-                f"5×5 conv, {channels} → {channels} (receptive field {rf_big})", sum(_weights(*big)),
-                f"two 3×3 convs (receptive field {rf_small})", sum(parts), parts, "seed 004",
-                f"25·C² vs 18·C² with C = {channels}; same receptive field {rf_small}×{rf_small}, "
-                "and one more non-linearity")
+    return Cost(_("Two stacked 3×3 convolutions instead of one 5×5 (VGG)"), _weights_unit(),
+                _("5×5 conv, {c} → {c} (receptive field {rf})").format(c=channels, rf=rf_big),
+                sum(_weights(*big)),
+                _("two 3×3 convs (receptive field {rf})").format(rf=rf_small), sum(parts), parts,
+                _seed("004"),
+                _("25·C² vs 18·C² with C = {c}; same receptive field {rf}×{rf}, and one more "
+                  "non-linearity").format(c=channels, rf=rf_small))
 
 
 def cost_projection(in_ch: int = 64, out_ch: int = 128) -> Cost:
     conv = _meta_conv(in_ch, out_ch, 1, stride=2)
     body = _weights(_meta_conv(in_ch, out_ch, 3, stride=2, padding=1),
                     _meta_conv(out_ch, out_ch, 3, padding=1))
-    return Cost("What the shortcut costs (ResNet basic block)", "weights",
-                f"the residual path's two 3×3 convs ({in_ch} → {out_ch} → {out_ch})", sum(body),
-                f"projection shortcut, 1×1 stride-2 conv {in_ch} → {out_ch} (identity: 0)",
-                sum(_weights(conv)), _weights(conv), "seed 000 / 001",
-                "An identity shortcut is free; a projection is needed only where the shape "
-                "changes.", versus="of the residual path")
+    return Cost(_("What the shortcut costs (ResNet basic block)"), _weights_unit(),
+                _("the residual path's two 3×3 convs ({cin} → {cout} → {cout})").format(
+                    cin=in_ch, cout=out_ch), sum(body),
+                _("projection shortcut, 1×1 stride-2 conv {cin} → {cout} (identity: 0)").format(
+                    cin=in_ch, cout=out_ch),
+                sum(_weights(conv)), _weights(conv), _seed("000 / 001"),
+                _("An identity shortcut is free; a projection is needed only where the shape "
+                  "changes."), versus=_("of the residual path"))
 
 
 def cost_aspp(rate: int = 12, channels: int = 256) -> Cost:
     atrous = _meta_conv(channels, channels, 3, dilation=rate, padding=rate)
     dense = _meta_conv(channels, channels, 2 * rate + 1, padding=rate)
     rf_a, rf_d = _receptive_field([atrous]), _receptive_field([dense])
-    return Cost(f"Atrous (dilated) 3×3 at rate {rate} vs a dense kernel of the same reach",
-                "weights", f"dense {rf_d}×{rf_d} conv, {channels} → {channels}",
-                sum(_weights(dense)), f"3×3 conv with dilation {rate} (field {rf_a}×{rf_a})",
+    return Cost(_("Atrous (dilated) 3×3 at rate {rate} vs a dense kernel of the same reach")
+                .format(rate=rate),
+                _weights_unit(), _("dense {rf}×{rf} conv, {c} → {c}").format(rf=rf_d, c=channels),
+                sum(_weights(dense)), _("3×3 conv with dilation {rate} (field {rf}×{rf})").format(
+                    rate=rate, rf=rf_a),
                 sum(_weights(atrous)), _weights(atrous), "DeepLab v3",
-                "Dilation spreads 9 taps over the field of view: context without weights.")
+                _("Dilation spreads 9 taps over the field of view: context without weights."))
 
 
 def cost_dense(in_ch: int = 992, growth: int = 32, bn_size: int = 4, hw: int = 14) -> Cost:
@@ -1357,25 +1427,30 @@ def cost_dense(in_ch: int = 992, growth: int = 32, bn_size: int = 4, hw: int = 1
                                                                   padding=1)]
     naive = _macs_chain(direct, (in_ch, hw, hw))
     parts = _macs_chain(bottle, (in_ch, hw, hw))
-    return Cost(f"DenseNet-B: 1×1 to {bn_size}·k = {bn_size * growth} channels before the 3×3 "
-                f"(input {hw}×{hw}×{in_ch}, densenet121's widest dense layer)",
-                "multiplications", f"3×3 conv {in_ch} → {growth} directly", sum(naive),
-                f"1×1 conv {in_ch} → {bn_size * growth}, then 3×3 → {growth}", sum(parts), parts,
-                "DenseNet paper",
-                f"Growth: each layer adds k = {growth} channels. The 1×1 bottleneck pays off once "
-                f"the concatenated input is wider than about {bn_size * growth * 9 // 8 + 1} "
-                "channels (deeper in the block).")
+    return Cost(_("DenseNet-B: 1×1 to {f}·k = {mid} channels before the 3×3 (input {shape}, "
+                  "densenet121's widest dense layer)").format(
+                    f=bn_size, mid=bn_size * growth, shape=f"{hw}×{hw}×{in_ch}"),
+                _mults(), _("3×3 conv {cin} → {k} directly").format(cin=in_ch, k=growth),
+                sum(naive),
+                _("1×1 conv {cin} → {mid}, then 3×3 → {k}").format(cin=in_ch, mid=bn_size * growth,
+                                                                  k=growth), sum(parts), parts,
+                _("DenseNet paper"),
+                _("Growth: each layer adds k = {k} channels. The 1×1 bottleneck pays off once the "
+                  "concatenated input is wider than about {wide} channels (deeper in the block).")
+                .format(k=growth, wide=bn_size * growth * 9 // 8 + 1))
 
 
 def cost_transition(in_ch: int = 256, out_ch: int = 128, hw: int = 56) -> Cost:
     naive = _macs_chain([_meta_conv(in_ch, out_ch, 3, stride=2, padding=1)], (in_ch, hw, hw))
     parts = _macs_chain([_meta_conv(in_ch, out_ch, 1)], (in_ch, hw, hw))
-    return Cost("Transition: 1×1 conv + 2×2 average pool vs a strided 3×3 conv",
-                "multiplications", f"3×3 stride-2 conv {in_ch} → {out_ch}", sum(naive),
-                f"1×1 conv {in_ch} → {out_ch}, then 2×2 average pool (no weights)", sum(parts),
-                parts, "DenseNet paper",
-                f"Both halve the channels and the resolution: {hw}×{hw}×{in_ch} → "
-                f"{hw // 2}×{hw // 2}×{out_ch}.")
+    return Cost(_("Transition: 1×1 conv + 2×2 average pool vs a strided 3×3 conv"),
+                _mults(), _("3×3 stride-2 conv {cin} → {cout}").format(cin=in_ch, cout=out_ch),
+                sum(naive),
+                _("1×1 conv {cin} → {cout}, then 2×2 average pool (no weights)").format(
+                    cin=in_ch, cout=out_ch), sum(parts),
+                parts, _("DenseNet paper"),
+                _("Both halve the channels and the resolution: {before} → {after}.").format(
+                    before=f"{hw}×{hw}×{in_ch}", after=f"{hw // 2}×{hw // 2}×{out_ch}"))
 
 
 def cost_same_shapes(trace: BlockTrace) -> Cost | None:
@@ -1386,7 +1461,7 @@ def cost_same_shapes(trace: BlockTrace) -> Cost | None:
     non-linearity or feature reuse, not savings."""
     if len(trace.input_shape) != 3 or len(trace.output_shape) != 3:
         return None
-    (c_in, h_in, w_in), (c_out, h_out, _) = trace.input_shape, trace.output_shape
+    (c_in, h_in, w_in), (c_out, h_out, _w_out) = trace.input_shape, trace.output_shape
     kernels = [int(s.hyper["kernel"].split("×")[0]) for s in trace.steps
                if s.type == "Conv2d" and "kernel" in s.hyper]
     k = max(kernels, default=1)
@@ -1394,15 +1469,18 @@ def cost_same_shapes(trace: BlockTrace) -> Cost | None:
     conv = _meta_conv(c_in, c_out, k, stride=stride, padding=k // 2)
     naive = _macs_chain([conv], (c_in, h_in, w_in))
     params = sum(_weights(conv))
-    return Cost(f"This block vs one plain {k}×{k} convolution with the same shapes",
-                "multiplications",
-                f"one {k}×{k} conv{f', stride {stride}' if stride > 1 else ''}, "
-                f"{fmt_shape(trace.input_shape)} → {fmt_shape(trace.output_shape)}", sum(naive),
-                f"the block ({len(trace.steps)} steps)", trace.macs_total, [trace.macs_total],
-                "computed for the block shown",
-                f"Parameters: plain conv {fmt_int(params)}, block {fmt_int(trace.params_total)}. "
-                "A block is not always cheaper than the plain convolution: what it buys may be "
-                "depth, non-linearities or feature reuse.")
+    shapes = f"{fmt_shape(trace.input_shape)} → {fmt_shape(trace.output_shape)}"
+    return Cost(_("This block vs one plain {k}×{k} convolution with the same shapes").format(k=k),
+                _mults(),
+                (_("one {k}×{k} conv, stride {stride}, {shapes}") if stride > 1 else
+                 _("one {k}×{k} conv, {shapes}")).format(k=k, stride=stride, shapes=shapes),
+                sum(naive),
+                _("the block ({n} steps)").format(n=len(trace.steps)), trace.macs_total,
+                [trace.macs_total],
+                _("computed for the block shown"),
+                _("Parameters: plain conv {plain}, block {block}. A block is not always cheaper "
+                  "than the plain convolution: what it buys may be depth, non-linearities or "
+                  "feature reuse.").format(plain=fmt_int(params), block=fmt_int(trace.params_total)))
 
 
 _COSTS: dict[str, list[Callable[[], Cost]]] = {

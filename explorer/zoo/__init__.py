@@ -19,6 +19,8 @@ from typing import Callable
 
 import torch.nn as nn
 
+from explorer.i18n import N_  # labels marked here are shown with explorer.i18n._
+
 __all__ = [
     "BLOCK_KINDS",
     "ModelSpec",
@@ -32,17 +34,17 @@ __all__ = [
 
 # The vocabulary of block kinds that a spec's ``blocks`` may name (the Blocks page reads it).
 BLOCK_KINDS = {
-    "nin": "1×1 convolution / Network-in-Network block",
-    "inception_v1": "Inception v1 module (four branches, concatenation)",
-    "inception_v3": "Inception v3 factorised module (1×n then n×1)",
-    "basic": "Residual basic block (identity or projection shortcut)",
-    "bottleneck": "Bottleneck residual block (1×1, 3×3, 1×1)",
-    "dense": "Dense block (concatenation growth)",
-    "transition": "DenseNet transition layer (1×1 conv + 2×2 average pool)",
-    "depthwise_separable": "Depthwise-separable convolution (MobileNet v1)",
-    "xception": "Xception separable module with residual",
-    "inverted_residual": "Inverted residual with linear bottleneck (MobileNet v2)",
-    "aspp": "Atrous spatial pyramid pooling (DeepLab v3)",
+    "nin": N_("1×1 convolution / Network-in-Network block"),
+    "inception_v1": N_("Inception v1 module (four branches, concatenation)"),
+    "inception_v3": N_("Inception v3 factorised module (1×n then n×1)"),
+    "basic": N_("Residual basic block (identity or projection shortcut)"),
+    "bottleneck": N_("Bottleneck residual block (1×1, 3×3, 1×1)"),
+    "dense": N_("Dense block (concatenation growth)"),
+    "transition": N_("DenseNet transition layer (1×1 conv + 2×2 average pool)"),
+    "depthwise_separable": N_("Depthwise-separable convolution (MobileNet v1)"),
+    "xception": N_("Xception separable module with residual"),
+    "inverted_residual": N_("Inverted residual with linear bottleneck (MobileNet v2)"),
+    "aspp": N_("Atrous spatial pyramid pooling (DeepLab v3)"),
 }
 
 

@@ -2,6 +2,7 @@
 from torchvision import models
 
 from . import ModelSpec, register
+from explorer.i18n import N_
 
 register(ModelSpec(
     name="alexnet",
@@ -9,8 +10,8 @@ register(ModelSpec(
     year=2012,
     paper="Krizhevsky, Sutskever & Hinton, ImageNet Classification with Deep Convolutional "
           "Neural Networks, NeurIPS 2012 (torchvision follows arXiv:1404.5997)",
-    description="Five convolutions and three dense layers: ReLU, dropout and overlapping max "
-                "pooling, trained on two GPUs. The network that started the deep-learning era.",
+    description=N_("Five convolutions and three dense layers: ReLU, dropout and overlapping max "
+                "pooling, trained on two GPUs. The network that started the deep-learning era."),
     builder=models.alexnet,
     input_size=(3, 224, 224),
     min_size=63,

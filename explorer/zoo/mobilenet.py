@@ -10,6 +10,7 @@ from torchvision import models
 
 from . import ModelSpec, register
 from .nin import init_weights
+from explorer.i18n import N_
 
 __all__ = ["DepthwiseSeparableConv", "MobileNetV1", "mobilenet_v1"]
 
@@ -90,11 +91,11 @@ register(ModelSpec(
     year=2017,
     paper="Howard et al., MobileNets: Efficient Convolutional Neural Networks for Mobile "
           "Vision Applications, arXiv:1704.04861, 2017",
-    description="Every convolution after the first is depthwise-separable: a 3×3 filter per "
+    description=N_("Every convolution after the first is depthwise-separable: a 3×3 filter per "
                 "channel, then a 1×1 convolution across channels, for 8 to 9 times fewer "
                 "multiply-accumulates than standard 3×3 convolutions at a small loss in "
                 "accuracy. 4.2 M parameters and 0.57 G MACs at 224 (70.6 % top-1 in the paper; "
-                "no weights ship with the explorer).",
+                "no weights ship with the explorer)."),
     builder=mobilenet_v1,
     input_size=(3, 224, 224),
     min_size=32,
@@ -105,9 +106,9 @@ register(ModelSpec(
             32: "features.13"},
     gradcam_layer="features.13",
     blocks=(
-        ("features.1", "depthwise_separable", "features.1: depthwise 3×3 + pointwise 32 → 64"),
+        ("features.1", "depthwise_separable", N_("features.1: depthwise 3×3 + pointwise 32 → 64")),
         ("features.2", "depthwise_separable",
-         "features.2: depthwise 3×3 stride 2 + pointwise 64 → 128"),
+         N_("features.2: depthwise 3×3 stride 2 + pointwise 64 → 128")),
     ),
 ))
 
@@ -117,10 +118,10 @@ register(ModelSpec(
     year=2018,
     paper="Sandler, Howard, Zhu, Zhmoginov & Chen, MobileNetV2: Inverted Residuals and Linear "
           "Bottlenecks, CVPR 2018 (arXiv:1801.04381)",
-    description="Inverted residual blocks: a 1×1 convolution expands a narrow tensor six-fold, a "
+    description=N_("Inverted residual blocks: a 1×1 convolution expands a narrow tensor six-fold, a "
                 "depthwise 3×3 filters it, and a linear 1×1 convolution projects it back, with "
                 "the shortcut between the narrow ends. No ReLU after the projection: in a narrow "
-                "space it would destroy information.",
+                "space it would destroy information."),
     builder=models.mobilenet_v2,
     input_size=(3, 224, 224),
     min_size=32,
@@ -134,10 +135,10 @@ register(ModelSpec(
     gradcam_layer="features.18",
     blocks=(
         ("features.1", "depthwise_separable",
-         "features.1: t = 1, depthwise 3×3 + linear 1×1 (32 → 16), no expansion"),
+         N_("features.1: t = 1, depthwise 3×3 + linear 1×1 (32 → 16), no expansion")),
         ("features.2", "inverted_residual",
-         "features.2: expand 16 → 96, depthwise 3×3 stride 2, project → 24, no residual"),
+         N_("features.2: expand 16 → 96, depthwise 3×3 stride 2, project → 24, no residual")),
         ("features.3", "inverted_residual",
-         "features.3: expand 24 → 144, depthwise 3×3, project → 24, with residual"),
+         N_("features.3: expand 24 → 144, depthwise 3×3, project → 24, with residual")),
     ),
 ))

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from . import ModelSpec, register
+from explorer.i18n import N_
 
 __all__ = ["NiNBlock", "NiN", "nin", "init_weights"]
 
@@ -94,11 +95,11 @@ register(ModelSpec(
     year=2013,
     paper="Lin, Chen & Yan, Network In Network, ICLR 2014 (arXiv:1312.4400); layer sizes as in "
           "Zhang et al., Dive into Deep Learning, §8.3",
-    description="Replaces each convolution by a micro network: a convolution followed by two "
+    description=N_("Replaces each convolution by a micro network: a convolution followed by two "
                 "1×1 convolutions, i.e. a small MLP applied at every pixel across channels. "
                 "The last block emits one feature map per class and global average pooling "
                 "replaces the dense classifier. The 1×1 convolution reappears in GoogLeNet, "
-                "ResNet's bottleneck and MobileNet. No pretrained weights exist for this layout.",
+                "ResNet's bottleneck and MobileNet. No pretrained weights exist for this layout."),
     builder=nin,
     input_size=(3, 224, 224),
     min_size=67,
@@ -108,8 +109,8 @@ register(ModelSpec(
     stages={4: "features.0", 8: "features.1", 16: "features.3", 32: "features.5"},
     gradcam_layer="features.7",
     blocks=(
-        ("features.0", "nin", "features.0: 11×11 stride 4 conv (3 → 96) + two 1×1 convs"),
-        ("features.2", "nin", "features.2: 5×5 conv (96 → 256) + two 1×1 convs"),
-        ("features.7", "nin", "features.7: 3×3 conv to one map per class + two 1×1 convs"),
+        ("features.0", "nin", N_("features.0: 11×11 stride 4 conv (3 → 96) + two 1×1 convs")),
+        ("features.2", "nin", N_("features.2: 5×5 conv (96 → 256) + two 1×1 convs")),
+        ("features.7", "nin", N_("features.7: 3×3 conv to one map per class + two 1×1 convs")),
     ),
 ))

@@ -6,6 +6,7 @@ import torch.nn as nn
 from torchvision import models
 
 from . import ModelSpec, register
+from explorer.i18n import N_
 
 _PAPER = ("He, Zhang, Ren & Sun, Deep Residual Learning for Image Recognition, CVPR 2016 "
           "(arXiv:1512.03385)")
@@ -75,8 +76,8 @@ def cifar_resnet18(num_classes: int = 10) -> CifarResNet18:
 
 
 _BASIC_BLOCKS = (
-    ("layer1.0", "basic", "layer1.0: identity shortcut (56×56×64)"),
-    ("layer2.0", "basic", "layer2.0: projection shortcut (1×1 conv, stride 2, 64 → 128)"),
+    ("layer1.0", "basic", N_("layer1.0: identity shortcut (56×56×64)")),
+    ("layer2.0", "basic", N_("layer2.0: projection shortcut (1×1 conv, stride 2, 64 → 128)")),
 )
 
 register(ModelSpec(
@@ -84,8 +85,8 @@ register(ModelSpec(
     family="ResNet",
     year=2015,
     paper=_PAPER,
-    description="Residual learning: each block adds its input back to its output, so very deep "
-                "networks train. 18 layers of basic blocks [2, 2, 2, 2].",
+    description=N_("Residual learning: each block adds its input back to its output, so very deep "
+                "networks train. 18 layers of basic blocks [2, 2, 2, 2]."),
     builder=models.resnet18,
     input_size=(3, 224, 224),
     min_size=32,
@@ -104,8 +105,8 @@ register(ModelSpec(
     family="ResNet",
     year=2015,
     paper=_PAPER,
-    description="Basic blocks [3, 4, 6, 3]: the 34-layer network of the paper's comparison "
-                "with its plain twin.",
+    description=N_("Basic blocks [3, 4, 6, 3]: the 34-layer network of the paper's comparison "
+                "with its plain twin."),
     builder=models.resnet34,
     input_size=(3, 224, 224),
     min_size=32,
@@ -124,9 +125,9 @@ register(ModelSpec(
     family="ResNet",
     year=2015,
     paper=_PAPER,
-    description="Bottleneck blocks [3, 4, 6, 3]: 1×1 reduce, 3×3, 1×1 expand. Seed 000 calls "
+    description=N_("Bottleneck blocks [3, 4, 6, 3]: 1×1 reduce, 3×3, 1×1 expand. Seed 000 calls "
                 "them identity blocks when shapes match and convolutional blocks (projection "
-                "shortcut) when they differ.",
+                "shortcut) when they differ."),
     builder=models.resnet50,
     input_size=(3, 224, 224),
     min_size=32,
@@ -138,8 +139,8 @@ register(ModelSpec(
     stages=_STAGES,
     gradcam_layer="layer4",
     blocks=(
-        ("layer1.0", "bottleneck", "layer1.0: convolutional block (projection, 64 → 256)"),
-        ("layer1.1", "bottleneck", "layer1.1: identity block (256 → 256)"),
+        ("layer1.0", "bottleneck", N_("layer1.0: convolutional block (projection, 64 → 256)")),
+        ("layer1.1", "bottleneck", N_("layer1.1: identity block (256 → 256)")),
     ),
 ))
 
@@ -149,8 +150,8 @@ register(ModelSpec(
     year=2016,
     paper="Xie, Girshick, Dollár, Tu & He, Aggregated Residual Transformations for Deep "
           "Neural Networks, CVPR 2017 (arXiv:1611.05431)",
-    description="ResNet-50's bottleneck with a grouped 3×3 convolution: 32 paths of width 4 "
-                "(cardinality 32) for about the same cost.",
+    description=N_("ResNet-50's bottleneck with a grouped 3×3 convolution: 32 paths of width 4 "
+                "(cardinality 32) for about the same cost."),
     builder=models.resnext50_32x4d,
     input_size=(3, 224, 224),
     min_size=32,
@@ -161,7 +162,7 @@ register(ModelSpec(
     published_top1=81.198,
     stages=_STAGES,
     gradcam_layer="layer4",
-    blocks=(("layer1.0", "bottleneck", "layer1.0: grouped bottleneck, cardinality 32"),),
+    blocks=(("layer1.0", "bottleneck", N_("layer1.0: grouped bottleneck, cardinality 32")),),
 ))
 
 register(ModelSpec(
@@ -169,8 +170,8 @@ register(ModelSpec(
     family="ResNet",
     year=2015,
     paper=_PAPER + "; CIFAR-10 variant as built in seed 001",
-    description="Seed 001's ResNet-18 for 32×32 CIFAR-10 images: 3×3 stem, basic blocks "
-                "[2, 2, 2, 2], projection shortcuts at the first block of stages 2–4.",
+    description=N_("Seed 001's ResNet-18 for 32×32 CIFAR-10 images: 3×3 stem, basic blocks "
+                "[2, 2, 2, 2], projection shortcuts at the first block of stages 2–4."),
     builder=cifar_resnet18,
     input_size=(3, 32, 32),
     min_size=8,
@@ -179,7 +180,7 @@ register(ModelSpec(
     stages={1: "relu", 2: "layer2", 4: "layer3", 8: "layer4"},
     gradcam_layer="layer4",
     blocks=(
-        ("layer1.0", "basic", "layer1.0: identity shortcut (32×32×64)"),
-        ("layer2.0", "basic", "layer2.0: projection shortcut (stride 2, 64 → 128)"),
+        ("layer1.0", "basic", N_("layer1.0: identity shortcut (32×32×64)")),
+        ("layer2.0", "basic", N_("layer2.0: projection shortcut (stride 2, 64 → 128)")),
     ),
 ))

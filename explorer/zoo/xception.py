@@ -9,6 +9,7 @@ import torch.nn as nn
 
 from . import ModelSpec, register
 from .nin import init_weights
+from explorer.i18n import N_
 
 __all__ = ["SeparableConv2d", "XceptionBlock", "Xception", "xception"]
 
@@ -125,12 +126,12 @@ register(ModelSpec(
     year=2016,
     paper="Chollet, Xception: Deep Learning with Depthwise Separable Convolutions, CVPR 2017 "
           "(arXiv:1610.02357)",
-    description="The 'extreme Inception' hypothesis: cross-channel and spatial correlations can "
+    description=N_("The 'extreme Inception' hypothesis: cross-channel and spatial correlations can "
                 "be mapped completely separately, so every Inception module becomes a "
                 "depthwise-separable convolution. 36 of them in 14 modules, all but the first "
                 "and last with residual connections, as many parameters as Inception v3 "
                 "(22.9 M) used more efficiently (79.0 % top-1 in the paper; no weights ship "
-                "with the explorer).",
+                "with the explorer)."),
     builder=xception,
     input_size=(3, 299, 299),
     min_size=71,
@@ -142,10 +143,10 @@ register(ModelSpec(
     gradcam_layer="exit_flow.relu4",
     blocks=(
         ("entry_flow.1", "xception",
-         "entry_flow.1: two separable convs 128 → 256, max-pool, 1×1 stride-2 shortcut"),
+         N_("entry_flow.1: two separable convs 128 → 256, max-pool, 1×1 stride-2 shortcut")),
         ("middle_flow.0", "xception",
-         "middle_flow.0: three separable convs at 19×19×728, identity shortcut"),
+         N_("middle_flow.0: three separable convs at 19×19×728, identity shortcut")),
         ("exit_flow.block", "xception",
-         "exit_flow.block: separable convs 728 → 728 → 1024, max-pool, 1×1 shortcut"),
+         N_("exit_flow.block: separable convs 728 → 728 → 1024, max-pool, 1×1 shortcut")),
     ),
 ))
