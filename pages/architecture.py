@@ -105,7 +105,7 @@ except AnalysisError as err:
 
 with st.container(border=True):
     st.markdown(f"#### {name} · {spec.family}, {spec.year}")
-    st.write(_(spec.description))
+    st.write(zoo.describe(spec))
     top1 = (_("Published ImageNet top-1 of the pretrained weights: **{top1:.1f} %**.").format(
                 top1=spec.published_top1)
             if spec.published_top1 is not None else

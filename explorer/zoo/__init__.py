@@ -48,6 +48,35 @@ BLOCK_KINDS = {
 }
 
 
+_DESCRIPTION_PARTS: list[str] = []  # marked sentences several descriptions share
+
+
+def DESCRIPTION_PART(text: str) -> str:  # noqa: N802  (reads like N_ at the definition)
+    """Register a sentence that descriptions are built from, so :func:`describe` can translate a
+    description part by part; returns ``text``."""
+    _DESCRIPTION_PARTS.append(text)
+    return text
+
+
+def describe(spec: "ModelSpec") -> str:
+    """``spec.description`` in the UI language (whole, or by its registered parts)."""
+    from explorer.i18n import _
+
+    def say(text: str) -> str:
+        core = text.strip()
+        if not core:
+            return text
+        if _(core) != core:
+            return text.replace(core, _(core))
+        for part in _DESCRIPTION_PARTS:
+            if part in text and part != core:
+                before, after = text.split(part, 1)
+                return say(before) + _(part) + say(after)
+        return text
+
+    return say(spec.description)
+
+
 class UnknownModelError(KeyError):
     """Raised by :func:`get_spec` for a name that is not in the zoo."""
 

@@ -1,12 +1,15 @@
 """VGG (Simonyan & Zisserman, 2014): depth from stacks of 3×3 convolutions."""
 from torchvision import models
 
-from . import ModelSpec, register
+from explorer.i18n import N_
+
+from . import DESCRIPTION_PART, ModelSpec, register
 
 _PAPER = ("Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image "
           "Recognition, ICLR 2015 (arXiv:1409.1556)")
-_WHY = ("Only 3×3 convolutions, stacked: two have the receptive field of one 5×5 and three of "
-        "one 7×7, with fewer weights and more non-linearities. 13 convolutions, 3 dense layers.")
+_WHY = DESCRIPTION_PART(N_(
+    "Only 3×3 convolutions, stacked: two have the receptive field of one 5×5 and three of one "
+    "7×7, with fewer weights and more non-linearities. 13 convolutions, 3 dense layers."))
 
 register(ModelSpec(
     name="vgg16",
@@ -32,7 +35,8 @@ register(ModelSpec(
     family="VGG",
     year=2015,
     paper=_PAPER + "; batch normalisation: Ioffe & Szegedy, ICML 2015",
-    description=_WHY + " This variant adds batch normalisation after every convolution.",
+    description=_WHY + " " + N_("This variant adds batch normalisation after every "
+                                "convolution."),
     builder=models.vgg16_bn,
     input_size=(3, 224, 224),
     min_size=32,
