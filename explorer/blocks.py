@@ -1163,8 +1163,8 @@ def external_model(name: str = DEEPLAB) -> ExternalModel:
         return ((t - mean) / std)[None]
 
     return ExternalModel(name, model, preprocess,
-                         "torchvision deeplabv3_mobilenet_v3_large, random weights (not in the "
-                         "zoo; activations show the data flow, not learned features)")
+                         N_("torchvision deeplabv3_mobilenet_v3_large, random weights (not in "
+                            "the zoo; activations show the data flow, not learned features)"))
 
 
 def branch_stats(trace: BlockTrace, acts: list[StepActivation]) -> list[dict[str, Any]]:
