@@ -977,6 +977,43 @@ def format_table(a: ModelAnalysis, level: str = "all") -> str:
     return "\n".join(lines)
 
 
+def summary() -> dict:
+    """Every registered model's headline facts and totals at its native input size: what
+    ``assets/zoo_summary.json`` holds for pages that must not wait for torch (explorer.catalog)."""
+    from . import diagram, zoo
+
+    models = []
+    for name in zoo.list_models():
+        spec, a = zoo.get_spec(name), analyze(name)
+        end = [s for s in a.stages if s.stride is not None]
+        models.append({
+            "name": name, "family": spec.family, "year": spec.year, "dataset": spec.dataset,
+            "input_size": list(spec.input_size), "num_classes": spec.num_classes,
+            "min_size": spec.min_size, "published_top1": spec.published_top1,
+            "depth": diagram.weighted_depth(a), "params": a.params_pytorch,
+            "params_keras": a.params_total, "macs": a.macs,
+            "receptive_field": end[-1].receptive_field if end else None,
+        })
+    return {"generated_by": "python -m explorer.analysis --summary", "models": models}
+
+
+def write_summary(path=None) -> str:
+    """Write :func:`summary` as JSON to ``path`` (default: the committed assets file); "-" prints."""
+    from pathlib import Path
+
+    from .catalog import SUMMARY_PATH
+
+    data = summary()  # one model per line: a change reads as a one-line diff
+    text = ('{"generated_by": ' + json.dumps(data["generated_by"]) + ', "models": [\n'
+            + ",\n".join(json.dumps(m, ensure_ascii=False) for m in data["models"]) + "\n]}\n")
+    if path == "-":
+        sys.stdout.write(text)
+        return "-"
+    target = Path(path) if path else SUMMARY_PATH
+    target.write_text(text, encoding="utf-8")
+    return str(target)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m explorer.analysis",
@@ -987,9 +1024,15 @@ def main(argv=None) -> int:
     parser.add_argument("--level", choices=("all", "block", "layer"), default="all",
                         help="rows to print in the table (default: all)")
     parser.add_argument("--list", action="store_true", help="list the models and exit")
+    parser.add_argument("--summary", nargs="?", const="", metavar="PATH",
+                        help="write every model's totals as JSON (default: "
+                             "assets/zoo_summary.json, which the Overview reads; - prints)")
     args = parser.parse_args(argv)
     from . import zoo
 
+    if args.summary is not None:
+        print(write_summary(args.summary or None), file=sys.stderr)
+        return 0
     if args.list:
         for name in zoo.list_models():
             spec = zoo.get_spec(name)

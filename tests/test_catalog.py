@@ -1,0 +1,53 @@
+"""The committed zoo summary (assets/zoo_summary.json) equals a live analysis of the registry, and
+reading it imports no torch."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from explorer import analysis, catalog, zoo
+from explorer.ui import charts
+
+ROOT = Path(__file__).resolve().parents[1]
+STALE = f"assets/zoo_summary.json is stale: regenerate it with `{catalog.REGENERATE}`"
+
+
+@pytest.fixture(scope="module")
+def live() -> dict:
+    return analysis.summary()
+
+
+def test_committed_summary_equals_a_live_analysis(live):
+    assert catalog.summary() == json.loads(json.dumps(live)), STALE
+
+
+def test_overview_rows_equal_the_rows_computed_from_the_registry():
+    # charts.zoo_row over analyze(): how the Overview built its table before the summary.
+    want = [charts.zoo_row(zoo.get_spec(n), analysis.analyze(n)) for n in zoo.list_models()]
+    assert catalog.rows() == want, STALE
+
+
+def test_names_per_dataset_match_the_registry():
+    for dataset in (None, "imagenet", "mnist", "cifar10"):
+        assert catalog.list_models(dataset) == zoo.list_models(dataset), STALE
+    spec = zoo.get_spec("resnet50")
+    assert catalog.info("resnet50")["family"] == spec.family == "ResNet"
+    assert catalog.info("resnet50")["params"] == 25_557_032  # REFERENCE.md, torchvision
+
+
+def test_summary_cli_writes_the_same_json(tmp_path, live):
+    out = tmp_path / "summary.json"
+    assert analysis.main(["--summary", str(out)]) == 0
+    assert json.loads(out.read_text()) == json.loads(json.dumps(live))
+
+
+def test_reading_the_catalog_imports_no_torch():
+    code = ("import sys; from explorer import catalog; catalog.rows(); catalog.info('vgg16'); "
+            "print(sorted(m for m in ('torch', 'torchvision', 'captum') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    assert out == "[]"
