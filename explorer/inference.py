@@ -35,6 +35,7 @@ __all__ = [
     "imagenet_preprocess",
     "cifar_preprocess",
     "mnist_preprocess",
+    "mnist_format_digit",
     "MNIST_MEAN",
     "MNIST_STD",
     "pick_device",
@@ -111,6 +112,46 @@ def cifar_preprocess(size: int = 32, mean=None, std=None) -> Preprocess:
                           "mean/std", mean, std, (size, size))
 
 
+def mnist_format_digit(image: Image.Image) -> np.ndarray | None:
+    """The 28×28 uint8 pixels of ``image`` when it already is an MNIST digit, else None.
+
+    An MNIST digit is 28×28 (or 32×32 with LeNet-5's 2-pixel black border), grey, light on a
+    black background, its ink fitting 20×20 with the longer side 19–20 pixels, its centre of
+    mass within a pixel of the centre (every one of the 70,000 MNIST digits is: 20 px at most,
+    19 at least, centre of mass at most 1.0 px off). Such an image goes to the network as it
+    is: resampling it again costs accuracy (issue 14: 98.10 % instead of 98.73 % for NiN).
+    """
+    if image.size not in ((28, 28), (32, 32)):
+        return None
+    a = np.asarray(image)
+    if a.ndim == 3:
+        if a.shape[2] in (2, 4) and (a[..., -1] != 255).any():  # transparency: not a scan
+            return None
+        grey = a[..., 0]
+        if a.shape[2] >= 3 and not ((a[..., 1] == grey).all() and (a[..., 2] == grey).all()):
+            return None
+        a = grey
+    if a.dtype != np.uint8:
+        return None
+    if a.shape == (32, 32):
+        if max(a[:2].max(), a[-2:].max(), a[:, :2].max(), a[:, -2:].max()) > 0:
+            return None
+        a = a[2:30, 2:30]
+    if np.median(a) != 0 or a.max() < 128:  # light on black, with ink
+        return None
+    ink = a > 0
+    rows, cols = np.nonzero(ink.any(1))[0], np.nonzero(ink.any(0))[0]
+    longest = max(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1)
+    if not 19 <= longest <= 20:
+        return None
+    w = a.astype(np.float64)
+    cy = (w.sum(1) * np.arange(28)).sum() / w.sum()
+    cx = (w.sum(0) * np.arange(28)).sum() / w.sum()
+    if max(abs(cy - 13.5), abs(cx - 13.5)) > 1.0:
+        return None
+    return np.ascontiguousarray(a)
+
+
 def mnist_preprocess(image: Image.Image, size: int = 28) -> torch.Tensor:
     """A photo or drawing of one digit -> 1×1×size×size tensor the way MNIST digits look.
 
@@ -119,7 +160,17 @@ def mnist_preprocess(image: Image.Image, size: int = 28) -> torch.Tensor:
     greyscale; invert when the background (the border) is light; subtract the background;
     crop to the digit; fit 20×20; centre by mass; pad to ``size`` (32 for LeNet-5, which
     pads 2 on each side); normalise with MNIST's mean 0.1307 and std 0.3081.
+    An image that already is an MNIST digit (:func:`mnist_format_digit`) skips the geometry
+    and is normalised exactly as the training tensors were (``explorer.train.to_input``).
     """
+    digit = mnist_format_digit(image)
+    if digit is not None:
+        x = (torch.from_numpy(digit).float() / 255.0 - MNIST_MEAN) / MNIST_STD  # 28 x 28
+        if size != 28:
+            pad = (size - 28) // 2
+            x = torch.nn.functional.pad(x, (pad, size - 28 - pad, pad, size - 28 - pad),
+                                        value=-MNIST_MEAN / MNIST_STD)
+        return x[None, None]  # 1 x 1 x size x size
     g = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
     border = np.concatenate([g[0], g[-1], g[:, 0], g[:, -1]])
     if np.median(border) > 0.5:  # dark digit on a light background
