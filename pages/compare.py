@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from explorer import features, images, inference, zoo
+from explorer import features, images, inference, weights, zoo
 from explorer.analysis import analyze
-from explorer.i18n import _
+from explorer.i18n import N_, _, ngettext
 from explorer.ui import query
 from explorer.ui.models import get_model, model_for_page, retry_button
 from explorer.ui.widgets import UPLOAD_TYPES, image_input
@@ -17,7 +17,7 @@ from explorer.ui.router import through_router
 
 through_router()
 
-DATASETS = {"imagenet": "ImageNet photos", "mnist": "MNIST digits"}
+DATASETS = {"imagenet": N_("ImageNet photos"), "mnist": N_("MNIST digits")}  # shown with _()
 ALL_NETWORKS = {d: zoo.list_models(d) for d in DATASETS}
 DEFAULT_NETWORKS = {"imagenet": ["vgg16", "resnet50", "efficientnet_lite0"],
                     "mnist": ["lenet5", "mnist_plain", "mnist_bn_dropout"]}
@@ -26,8 +26,8 @@ DEFAULT_NETWORKS = {"imagenet": ["vgg16", "resnet50", "efficientnet_lite0"],
 NETS_KEY = {"imagenet": "compare_nets", "mnist": "compare_nets_mnist"}
 MNIST_CKA_TOTAL = 256  # digits for CKA when real MNIST test images can top the samples up
 MNIST_TEST_FIRST = 100  # bundled digit samples are test images 0…61: start after them
-SCALING = {"channel": "Per channel", "layer": "Per layer (shared)"}
-IMAGE_SETS = {"samples": "Bundled samples", "uploads": "My uploads", "both": "Both"}
+SCALING = {"channel": N_("Per channel"), "layer": N_("Per layer (shared)")}
+IMAGE_SETS = {"samples": N_("Bundled samples"), "uploads": N_("My uploads"), "both": N_("Both")}
 
 
 @st.cache_data(max_entries=64, show_spinner="Reading the layers…")
@@ -56,7 +56,7 @@ def _layer_label(name: str, path: str) -> str:
     if shape:
         parts.append("×".join(map(str, shape)))
     if stage:
-        parts.append(f"stage /{stage}")
+        parts.append(_("stage /{stride}").format(stride=stage))
     elif jump:
         parts.append(f"/{jump:g}")
     return " · ".join(parts)
@@ -64,13 +64,14 @@ def _layer_label(name: str, path: str) -> str:
 
 def _weights_badge(source) -> str:
     """One line per column (the full label is in the tooltip), so the columns line up."""
-    short = {"package": "genuine ImageNet weights", "torchvision": "torchvision ImageNet weights",
-             "trained": "trained by this project", "upload": "your checkpoint",
-             "session": "trained in this session", "random": "random weights"}
+    short = {"package": _("genuine ImageNet weights"),
+             "torchvision": _("torchvision ImageNet weights"),
+             "trained": _("trained by this project"), "upload": _("your checkpoint"),
+             "session": _("trained in this session"), "random": _("random weights")}
     text = short.get(source.source, source.source)
     accuracy = re.search(r"test accuracy ([\d.]+ ?%)", source.label)
     if source.source == "trained" and accuracy and zoo.get_spec(source.name).dataset == "mnist":
-        text = f"trained here ({accuracy.group(1)} on MNIST test)"
+        text = _("trained here ({accuracy} on MNIST test)").format(accuracy=accuracy.group(1))
     return f":material/warning: {text}" if source.is_random else f":material/verified: {text}"
 
 
@@ -94,7 +95,8 @@ def _network_column(name: str, source: str, path: str, picture, n_channels: int,
     try:
         act = _activation(name, source, path, _image_key(picture), picture)
     except Exception as exc:  # a user can pick any layer: say what failed, never a traceback
-        st.error(f"Could not compute {name}.{path}: {exc}")
+        st.error(_("Could not compute {layer}: {error}").format(layer=f"{name}.{path}",
+                                                               error=exc))
         return
     stats = features.layer_stats(act.activation)
     if source == "random":  # next to the maps themselves, not only in the badge above
@@ -104,19 +106,22 @@ def _network_column(name: str, source: str, path: str, picture, n_channels: int,
     if max(view.size) < 224:  # a 28×28 digit: enlarge in blocks first, so the heat map is smooth
         factor = -(-224 // max(view.size))  # and the pixels the network saw stay sharp
         view = view.resize((view.width * factor, view.height * factor), Image.NEAREST)
-    seen = ("the digit as the network saw it "
-            f"({act.view.width}×{act.view.height}, after MNIST-style preprocessing)"
-            if digits else "the crop the network saw")
+    caption = (_("Mean over channels, on the digit as the network saw it ({size}, after "
+                 "MNIST-style preprocessing)").format(size=f"{act.view.width}×{act.view.height}")
+               if digits else _("Mean over channels, on the crop the network saw"))
     st.image(features.channel_mean_overlay(view, act.activation), width="stretch",
-             caption=f"Mean over channels, on {seen}")
+             caption=caption)
     grid = features.channel_grid(act.activation, n=n_channels, scaling=scaling, cols=4)
     st.image(grid, width="stretch",
-             caption=f"{min(n_channels, stats.shape[0])} strongest of {stats.shape[0]} channels "
-                     "(mean square activation), #channel index")
-    st.caption(f"**{' × '.join(map(str, stats.shape))}** · mean {stats.mean:.3g} · "
-               f"std {stats.std:.3g} · range {stats.min:.3g} … {stats.max:.3g} · "
-               f"**{stats.zero_fraction:.0%}** zero after ReLU")
-    st.download_button("Download grid (PNG)", features.to_png(grid),
+             caption=_("{shown} strongest of {total} channels (mean square activation), "
+                       "#channel index").format(shown=min(n_channels, stats.shape[0]),
+                                                total=stats.shape[0]))
+    st.caption(_("**{shape}** · mean {mean} · std {std} · range {min} … {max} · **{zeros}** zero "
+                 "after ReLU").format(shape=" × ".join(map(str, stats.shape)),
+                                      mean=f"{stats.mean:.3g}", std=f"{stats.std:.3g}",
+                                      min=f"{stats.min:.3g}", max=f"{stats.max:.3g}",
+                                      zeros=f"{stats.zero_fraction:.0%}"))
+    st.download_button(_("Download grid (PNG)"), features.to_png(grid),
                        file_name=f"{name}_{path}_top{n_channels}.png", mime="image/png",
                        key=f"compare_png_{name}", icon=":material/download:")
 
@@ -155,7 +160,8 @@ def _cka_images(which: str, views: int, dataset: str = "imagenet"):
     if which in ("samples", "both"):
         samples = list(images.sample_images("digit" if digits else "photo").values())
         sources += samples
-        counts.append(f"{len(samples)} bundled {'digits' if digits else 'photos'}")
+        counts.append((N_("{n} bundled digits") if digits else N_("{n} bundled photos"),
+                       {"n": len(samples)}))
     if which in ("uploads", "both"):
         before = len(sources)
         files = st.session_state.get(_key("cka_uploads", dataset)) or []
@@ -163,24 +169,37 @@ def _cka_images(which: str, views: int, dataset: str = "imagenet"):
             try:
                 images.load_image(f.getvalue())
             except images.ImageLoadError as exc:
-                st.error(f"{f.name} is left out: {exc}")
+                st.error(_("{file} is left out: {error}").format(file=f.name, error=exc))
                 continue
             sources.append(f.getvalue())
-        counts.append(f"{len(sources) - before} uploaded")
+        counts.append((N_("{n} uploaded"), {"n": len(sources) - before}))
     root = _mnist_test_root() if digits else None
     extra = (_mnist_test_digits(root, MNIST_TEST_FIRST, MNIST_CKA_TOTAL - len(sources))
              if root and len(sources) < MNIST_CKA_TOTAL else None)
     if extra:
-        counts.append(f"{len(extra)} MNIST test images (test set {MNIST_TEST_FIRST}…"
-                      f"{MNIST_TEST_FIRST + len(extra) - 1}, from the local copy in {root})")
+        counts.append((N_("{n} MNIST test images (test set {first}…{last}, from the local copy "
+                          "in {root})"), {"n": len(extra), "first": MNIST_TEST_FIRST,
+                                         "last": MNIST_TEST_FIRST + len(extra) - 1,
+                                         "root": root}))
         views = 1
     n = (len(sources) + len(extra or [])) * views
     if n < 4:
-        st.warning(f"CKA needs at least 4 images; this choice gives {n}. Upload more images or "
-                   "add views per image.")
+        st.warning(_("CKA needs at least 4 images; this choice gives {n}. Upload more images "
+                     "or add views per image.").format(n=n))
         return None, None
-    what = " + ".join(counts) + (f", × {views} views each" if views > 1 else "")
-    return features.ImageViews(sources + (extra or []), views), f"{n} images: {what}"
+    # Kept as parts, not text: a stored result reads in whichever language is chosen later.
+    return features.ImageViews(sources + (extra or []), views), (n, counts, views)
+
+
+def _what_text(what) -> str:
+    """"12 images: 4 bundled photos + 2 uploaded, × 2 views each" in the UI language."""
+    if isinstance(what, str):
+        return what
+    n, counts, views = what
+    text = " + ".join(_(msg).format(**kw) for msg, kw in counts)
+    if views > 1:
+        text += _(", × {views} views each").format(views=views)
+    return _("{n} images: {what}").format(n=n, what=text)
 
 
 def _key(base: str, dataset: str) -> str:
@@ -194,12 +213,12 @@ def _cka_chart(result: dict, debiased: bool) -> alt.Chart:
             for i, la in enumerate(result["labels_a"]) for j, lb in enumerate(result["labels_b"])]
     df = pd.DataFrame(rows)
     base = alt.Chart(df).encode(
-        x=alt.X("B:N", sort=result["labels_b"], title=f"{result['b']} (B)",
+        x=alt.X("B:N", sort=result["labels_b"], title=f"{result['b']} (B)",  # model names
                 axis=alt.Axis(labelAngle=-40, labelOverlap=False, labelLimit=200)),
         y=alt.Y("A:N", sort=result["labels_a"], title=f"{result['a']} (A)",
                 axis=alt.Axis(labelOverlap=False, labelLimit=200)),
-        tooltip=[alt.Tooltip("A:N", title=f"{result['a']} layer"),
-                 alt.Tooltip("B:N", title=f"{result['b']} layer"),
+        tooltip=[alt.Tooltip("A:N", title=_("{model} layer").format(model=result["a"])),
+                 alt.Tooltip("B:N", title=_("{model} layer").format(model=result["b"])),
                  alt.Tooltip("CKA:Q", format=".3f")],
     )
     lo = min(0.0, float(df["CKA"].min()))
@@ -217,29 +236,29 @@ def _cka_chart(result: dict, debiased: bool) -> alt.Chart:
 
 # --------------------------------------------------------------------------------------------
 
-st.title("Compare networks")
-st.write("The same image through two to four networks: what each one responds to at the same "
-         "depth, and how similar their representations are across a batch of images.")
+st.title(_("Compare networks"))
+st.write(_("The same image through two to four networks: what each one responds to at the same "
+           "depth, and how similar their representations are across a batch of images."))
 
 _init_from_url()
-dataset = st.radio("Networks for", list(DATASETS), format_func=DATASETS.get, horizontal=True,
-                   key="compare_dataset",
-                   help="ImageNet photos: the large classics. MNIST digits: LeNet-5 and the "
-                        "small MNIST networks this project trained (assets/).")
+dataset = st.radio(_("Networks for"), list(DATASETS), format_func=lambda d: _(DATASETS[d]),
+                   horizontal=True, key="compare_dataset",
+                   help=_("ImageNet photos: the large classics. MNIST digits: LeNet-5 and the "
+                          "small MNIST networks this project trained (assets/)."))
 st.query_params["data"] = dataset
 digits = dataset == "mnist"
 NETWORKS = ALL_NETWORKS[dataset]
 top_left, top_right = st.columns([3, 2])
 with top_left:
     names = st.multiselect(
-        "Networks (2–4)", NETWORKS, key=NETS_KEY[dataset], max_selections=4,
-        help=("MNIST models trained by this project; depth is matched by output stride."
-              if digits else "ImageNet models; depth is matched by output stride."))
+        _("Networks (2–4)"), NETWORKS, key=NETS_KEY[dataset], max_selections=4,
+        help=(_("MNIST models trained by this project; depth is matched by output stride.")
+              if digits else _("ImageNet models; depth is matched by output stride.")))
 with top_right:
     picked = image_input(_key("compare", dataset), digits=digits)
 
 if len(names) < 2:
-    st.info("Choose at least two networks to compare.")
+    st.info(_("Choose at least two networks to compare."))
     st.stop()
 st.query_params["nets"] = ",".join(names)
 
@@ -250,18 +269,25 @@ for name in names:
         if model is not None:
             loaded[name] = model
     except Exception as exc:
-        st.error(f"{name} could not be loaded: {exc}")
+        st.error(_("{model} could not be loaded: {error}").format(model=name, error=exc))
 names = [n for n in names if n in loaded]
 random_nets = [n for n in names if loaded[n].is_random]
 if random_nets:
-    st.warning(f"**Random weights:** {', '.join(random_nets)} "
-               f"{'has' if len(random_nets) == 1 else 'have'} no "
-               f"{'trained' if digits else 'pretrained'} weights on this machine, so their "
-               "feature maps show what the architecture does to the image, not features "
-               + ("learned from MNIST. Train them on the Train page (or restore assets/*.pt)."
-                  if digits else "learned from ImageNet. EfficientNet-Lite0 has genuine "
-                                 "weights offline."),
-               icon=":material/warning:")
+    st.warning((ngettext(
+        "**Random weights:** {models} has no trained weights on this machine, so its feature "
+        "maps show what the architecture does to the image, not features learned from MNIST. "
+        "Train it on the Train page (or restore assets/*.pt).",
+        "**Random weights:** {models} have no trained weights on this machine, so their "
+        "feature maps show what the architecture does to the image, not features learned from "
+        "MNIST. Train them on the Train page (or restore assets/*.pt).", len(random_nets))
+        if digits else ngettext(
+        "**Random weights:** {models} has no pretrained weights on this machine, so its "
+        "feature maps show what the architecture does to the image, not features learned from "
+        "ImageNet. EfficientNet-Lite0 has genuine weights offline.",
+        "**Random weights:** {models} have no pretrained weights on this machine, so their "
+        "feature maps show what the architecture does to the image, not features learned from "
+        "ImageNet. EfficientNet-Lite0 has genuine weights offline.", len(random_nets))
+    ).format(models=", ".join(random_nets)), icon=":material/warning:")
     retry_button("compare")
 if len(names) < 2:
     st.stop()
@@ -275,65 +301,68 @@ elif st.session_state["compare_stride"] not in strides:  # the networks changed
 controls = st.columns([3, 2, 2])
 with controls[0]:
     stride = st.select_slider(
-        "Depth: output stride (moves every network)", options=strides, key="compare_stride",
+        _("Depth: output stride (moves every network)"), options=strides, key="compare_stride",
         format_func=lambda s: f"/{s}",
-        help="Output stride = input size / feature-map size. Each network's stage that ends at "
-             "this stride is chosen below; you can pick any other layer per network.")
+        help=_("Output stride = input size / feature-map size. Each network's stage that ends "
+               "at this stride is chosen below; you can pick any other layer per network."))
 with controls[1]:
-    n_channels = st.slider("Channels shown", 4, 32, 8, step=4, key="compare_channels")
+    n_channels = st.slider(_("Channels shown"), 4, 32, 8, step=4, key="compare_channels")
 with controls[2]:
-    scaling = st.radio("Colour scale", list(SCALING), format_func=SCALING.get,
+    scaling = st.radio(_("Colour scale"), list(SCALING), format_func=lambda s: _(SCALING[s]),
                        horizontal=True, key="compare_scaling",
-                       help="Per channel: each tile uses its own range, to show its pattern. "
-                            "Per layer: one range for the layer, to show which channels are "
-                            "strong.")
+                       help=_("Per channel: each tile uses its own range, to show its pattern. "
+                              "Per layer: one range for the layer, to show which channels are "
+                              "strong."))
 st.query_params["stride"] = str(stride)
 
 matched = features.matched_layers(names, stride)
 columns = st.columns(len(names))
 if picked is None:
-    st.info("Choose an image above (a sample, an upload or the camera) to see each network's "
-            "feature maps.")
+    st.info(_("Choose an image above (a sample, an upload or the camera) to see each "
+              "network's feature maps."))
 for col, name in zip(columns, names if picked is not None else []):
     with col:
         # No link icon: beside a long name it wraps to a second line and misaligns the columns.
         st.subheader(name, anchor=False)
         source = loaded[name]
-        st.caption(_weights_badge(source), help=source.label)
+        st.caption(_weights_badge(source), help=weights.source_label(source))
         try:
             options = list(_feature_maps(name))
         except Exception as exc:
-            st.error(f"Could not list the layers of {name}: {exc}")
+            st.error(_("Could not list the layers of {model}: {error}").format(model=name,
+                                                                               error=exc))
             continue
         default = matched[name]
         if default not in options:
             options.insert(0, default)
         # One widget per (network, stride): moving the depth control resets every network to
         # its matched stage, and a choice made at another depth is kept for when you return.
-        path = st.selectbox("Layer", options, index=options.index(default),
+        path = st.selectbox(_("Layer"), options, index=options.index(default),
                             key=f"compare_layer_{name}_{stride}",
                             format_func=lambda p, n=name: _layer_label(n, p))
         _network_column(name, source.source, path, picked[0], n_channels, scaling, digits)
 
 # --------------------------------------------------------------------------------------------
 
-st.header("Layer similarity (linear CKA)")
-st.write("Centred kernel alignment (Kornblith et al., 2019) compares two layers by how they "
-         "arrange the same images: 1 means the same geometry up to rotation and scale, 0 "
-         "unrelated. Each layer's feature map is averaged over space (one value per channel), "
-         "and the statistics are summed minibatch by minibatch, so memory does not grow with "
-         "the number of images and the result is exactly the full-batch CKA.")
+st.header(_("Layer similarity (linear CKA)"))
+st.write(_("Centred kernel alignment (Kornblith et al., 2019) compares two layers by how they "
+           "arrange the same images: 1 means the same geometry up to rotation and scale, 0 "
+           "unrelated. Each layer's feature map is averaged over space (one value per channel), "
+           "and the statistics are summed minibatch by minibatch, so memory does not grow with "
+           "the number of images and the result is exactly the full-batch CKA."))
 row = st.columns(2)
 with row[0]:
-    net_a = st.selectbox("Network A", NETWORKS, index=NETWORKS.index(names[0]),
+    net_a = st.selectbox(_("Network A"), NETWORKS, index=NETWORKS.index(names[0]),
                          key=_key("cka_a", dataset))
 with row[1]:
-    net_b = st.selectbox("Network B (the same one for a self-comparison)", NETWORKS,
+    net_b = st.selectbox(_("Network B (the same one for a self-comparison)"), NETWORKS,
                          index=NETWORKS.index(names[1]), key=_key("cka_b", dataset))
-which = st.radio("Images", list(IMAGE_SETS), format_func=IMAGE_SETS.get, horizontal=True,
+which = st.radio(_("Images"), list(IMAGE_SETS), format_func=lambda s: _(IMAGE_SETS[s]),
+                 horizontal=True,
                  key="cka_images")
 if which != "samples":
-    st.file_uploader(f"{'Digits' if digits else 'Images'} for CKA ({images.FORMATS})",
+    st.file_uploader((_("Digits for CKA ({formats})") if digits else
+                      _("Images for CKA ({formats})")).format(formats=images.FORMATS),
                      type=UPLOAD_TYPES, accept_multiple_files=True,
                      key=_key("cka_uploads", dataset))
 topped_up = digits and _mnist_test_root() is not None
@@ -341,48 +370,52 @@ opts = st.columns(3)
 with opts[0]:
     if topped_up:  # real digits instead of mirrored and cropped views of ten samples
         views = 1
-        st.caption(f"Topped up to {MNIST_CKA_TOTAL} images with real MNIST test digits from the "
-                   "local copy (test data beside the project, not shipped with the app).")
+        st.caption(_("Topped up to {n} images with real MNIST test digits from the local copy "
+                     "(test data beside the project, not shipped with the app).").format(
+            n=MNIST_CKA_TOTAL))
     else:
         views = st.select_slider(
-            "Views per image", [1, 2, 4, 8], value=8 if which == "samples" else 1,
+            _("Views per image"), [1, 2, 4, 8], value=8 if which == "samples" else 1,
             key=_key("cka_views", dataset),
-            help=("The image, its mirror and crops of three quarters. Ten bundled digits are "
-                  "too few for CKA and the MNIST test set is not on this machine; views add "
-                  "examples, though views of one digit are not independent like new ones are."
-                  if digits else
-                  "The image, its mirror and crops of three quarters. Four bundled photos are "
-                  "too few for CKA; views add examples, though views of one photo are not "
-                  "independent like new photos are."))
+            help=(_("The image, its mirror and crops of three quarters. Ten bundled digits are "
+                    "too few for CKA and the MNIST test set is not on this machine; views add "
+                    "examples, though views of one digit are not independent like new ones "
+                    "are.") if digits else
+                  _("The image, its mirror and crops of three quarters. Four bundled photos are "
+                    "too few for CKA; views add examples, though views of one photo are not "
+                    "independent like new photos are.")))
 with opts[1]:
-    batch_size = st.select_slider("Minibatch", [2, 4, 8, 16, 32], value=8, key="cka_batch",
-                                  help="Images per forward pass; larger is faster, needs more "
-                                       "memory. The result does not depend on it.")
+    batch_size = st.select_slider(_("Minibatch"), [2, 4, 8, 16, 32], value=8, key="cka_batch",
+                                  help=_("Images per forward pass; larger is faster, needs more "
+                                         "memory. The result does not depend on it."))
 with opts[2]:
-    debiased = st.toggle("Debiased estimator", key="cka_debiased",
-                         help="Unbiased HSIC (Song et al., 2012). Plain CKA is pulled up when "
-                              "there are fewer images than channels; the debiased one is not "
-                              "(it can go slightly below 0).")
+    debiased = st.toggle(_("Debiased estimator"), key="cka_debiased",
+                         help=_("Unbiased HSIC (Song et al., 2012). Plain CKA is pulled up when "
+                                "there are fewer images than channels; the debiased one is not "
+                                "(it can go slightly below 0)."))
 
 cka_images, cka_what = _cka_images(which, views, dataset)
 if cka_images is not None:
-    passes = (f"through {net_a}, one forward pass each" if net_a == net_b
-              else f"through {net_a} and {net_b}")
-    st.caption(f"**{cka_what}**, {passes}, every stage captured at once. "
-               + ("These small networks take a second or two on a CPU." if digits else
-                  "On a CPU this takes from seconds (small networks) to a few minutes (VGG-16 "
-                  "with many images)."))
-    if st.button("Compute CKA", type="primary", key="cka_run"):
+    passes = (_("**{what}**, through {a}, one forward pass each, every stage captured at once.")
+              if net_a == net_b else
+              _("**{what}**, through {a} and {b}, every stage captured at once.")).format(
+        what=_what_text(cka_what), a=net_a, b=net_b)
+    st.caption(passes + " "
+               + (_("These small networks take a second or two on a CPU.") if digits else
+                  _("On a CPU this takes from seconds (small networks) to a few minutes (VGG-16 "
+                    "with many images).")))
+    if st.button(_("Compute CKA"), type="primary", key="cka_run"):
         pair = [net_a, net_b]
         layers = {n: features.stage_layers(n) for n in pair}
-        bar = st.progress(0.0, text="Running the images through both networks…")
+        bar = st.progress(0.0, text=_("Running the images through both networks…"))
         try:
             models = [get_model(n) for n in pair]
             acc = features.cka_accumulate(
                 models, list(layers[net_a].values()), list(layers[net_b].values()), cka_images,
                 batch_size, device=inference.pick_device(),
                 progress=lambda done, total: bar.progress(done / total,
-                                                          text=f"{done} / {total} images"))
+                                                          text=_("{done} / {total} images")
+                                                          .format(done=done, total=total)))
             st.session_state["cka_result"] = {
                 "dataset": dataset, "what": cka_what,
                 "a": net_a, "b": net_b, "n": len(cka_images),
@@ -395,27 +428,30 @@ if cka_images is not None:
             bar.empty()
         except Exception as exc:
             bar.empty()
-            st.error(f"CKA could not be computed: {exc}")
+            st.error(_("CKA could not be computed: {error}").format(error=exc))
 
 result = st.session_state.get("cka_result")
 if result and result.get("dataset", "imagenet") == dataset:  # not the other mode's networks
-    st.subheader(f"{result['a']} vs {result['b']}, {result['n']} images"
-                 + (" (debiased)" if debiased else ""))
+    st.subheader((_("{a} vs {b}, {n} images (debiased)") if debiased else
+                  _("{a} vs {b}, {n} images")).format(a=result["a"], b=result["b"],
+                                                      n=result["n"]))
     st.altair_chart(_cka_chart(result, debiased), width="content")
-    notes = [f"Over {result['what']}.",
-             "Rows: stages of A; columns: stages of B, by output stride. Hover for values."]
+    notes = [_("Over {what}.").format(what=_what_text(result["what"])),
+             _("Rows: stages of A; columns: stages of B, by output stride. Hover for values.")]
     if result["a"] == result["b"]:
-        notes.append("A network against itself: the diagonal is 1 by definition; how fast "
-                     "similarity falls off the diagonal shows how much each stage changes the "
-                     "representation.")
+        notes.append(_("A network against itself: the diagonal is 1 by definition; how fast "
+                       "similarity falls off the diagonal shows how much each stage changes "
+                       "the representation."))
     if debiased:
-        notes.append("Debiased: unbiased HSIC, so unrelated layers score near 0 even with few "
-                     "images; values slightly below 0 are noise.")
+        notes.append(_("Debiased: unbiased HSIC, so unrelated layers score near 0 even with "
+                       "few images; values slightly below 0 are noise."))
     elif result["n"] < result["channels"]:
-        notes.append(f"With {result['n']} images and up to {result['channels']} channels per "
-                     "layer, plain CKA is pulled towards 1 for every pair; switch on the "
-                     "debiased estimator to see which similarities are real.")
+        notes.append(_("With {n} images and up to {channels} channels per layer, plain CKA is "
+                       "pulled towards 1 for every pair; switch on the debiased estimator to "
+                       "see which similarities are real.").format(n=result["n"],
+                                                                  channels=result["channels"]))
     if result["random"]:
-        notes.append(f"{', '.join(result['random'])} had random weights: similarity then "
-                     "reflects architecture and image statistics, not learning.")
+        notes.append(_("{models} had random weights: similarity then reflects architecture and "
+                       "image statistics, not learning.").format(
+            models=", ".join(result["random"])))
     st.caption(" ".join(notes))
