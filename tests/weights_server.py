@@ -55,9 +55,9 @@ def patch_url(monkeypatch, name: str, url: str) -> None:
 def sitecustomize(folder: Path, urls: dict[str, str]) -> Path:
     """A ``sitecustomize.py`` in ``folder`` that sets these weights' URLs in a new process
     (put ``folder`` on its PYTHONPATH)."""
-    lines = ["import torchvision", "from explorer import zoo"]
+    lines = ["import torchvision"]  # the project is not importable yet at interpreter start
     for name, url in urls.items():
-        lines.append(f"torchvision.models.get_weight(zoo.get_spec({name!r}).tv_weights)"
+        lines.append(f"torchvision.models.get_weight({zoo.get_spec(name).tv_weights!r})"
                      f".value.url = {url!r}")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "sitecustomize.py").write_text("\n".join(lines) + "\n")

@@ -12,6 +12,7 @@ from explorer import weights, zoo
 from explorer.i18n import _
 
 OFFLINE_KEY = "weights_offline"  # per session: why the download host could not be reached
+FAILED_KEY = "weights_failed"  # per session: {model: why its download failed otherwise}
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
@@ -33,6 +34,11 @@ def get_model(name: str, source: str = "auto") -> "weights.LoadedModel":
 
 def _retry() -> None:
     st.session_state.pop(OFFLINE_KEY, None)
+    st.session_state.pop(FAILED_KEY, None)
+
+
+def _failed(name: str) -> str | None:
+    return st.session_state.get(FAILED_KEY, {}).get(name)
 
 
 def offline_reason() -> str | None:
@@ -70,7 +76,8 @@ def download_with_progress(name: str, key: str) -> bool:
         bar.empty()
         if "no network" in str(exc):
             st.session_state[OFFLINE_KEY] = str(exc)
-        else:
+        else:  # e.g. a corrupt file: said once, not downloaded again on every run
+            st.session_state.setdefault(FAILED_KEY, {})[name] = str(exc)
             st.error(str(exc))
         return False
     bar.empty()
@@ -78,8 +85,9 @@ def download_with_progress(name: str, key: str) -> bool:
 
 
 def retry_button(key: str) -> None:
-    """When this session found the network unreachable: a button to try downloads again."""
-    if offline_reason() is not None:
+    """When this session found the network unreachable (or a download failed): a button to
+    try downloads again."""
+    if offline_reason() is not None or st.session_state.get(FAILED_KEY):
         st.button(_("Try the download again"), key=f"{key}_retry", on_click=_retry,
                   help=offline_reason(), icon=":material/refresh:")
 
@@ -89,6 +97,10 @@ def random_banner(name: str, key: str, reason: str | None = None) -> None:
     offline = offline_reason()
     if reason:
         text = reason
+    elif _failed(name):
+        text = _("Random weights: the download of {name}'s pretrained weights failed, so "
+                 "everything it shows is the untrained architecture, not learned features."
+                 ).format(name=name)
     elif offline and zoo.get_spec(name).tv_weights:
         text = _("Random weights: {name}'s pretrained weights could not be downloaded (no "
                  "network), so everything it shows is the untrained architecture, not learned "
@@ -117,14 +129,16 @@ def model_for_page(name: str, source: str = "auto", key: str = "model",
         if source == "auto":
             source = weights._auto_source(name)
             if source == "random" and zoo.get_spec(name).tv_weights \
-                    and offline_reason() is None and download_with_progress(name, key):
-                source = "torchvision"
+                    and offline_reason() is None and _failed(name) is None \
+                    and download_with_progress(name, key):
+                st.rerun()  # from the top: the sidebar and the page then count the new file
         elif source == "torchvision" and not weights.torchvision_cached(name):
             if offline_reason() is not None or not download_with_progress(name, key):
                 if offline_reason() is not None:  # other failures were shown as they happened
                     st.error(offline_reason())
                     retry_button(f"{key}_{name}")
                 return None
+            st.rerun()
         loaded = _cached_model(name, source)
     except weights.WeightsError as exc:
         st.error(str(exc))

@@ -1,0 +1,66 @@
+"""Compare and Blocks in a real browser on a machine without torchvision's weights: the page
+downloads them (from a slow local stand-in for download.pytorch.org) with a progress bar in MB,
+then shows the network with its pretrained weights. Screenshots:
+tests/e2e/screenshots/weights_{compare,blocks}_{downloading,done}.png."""
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import streamlit_server
+from tests.e2e.helpers import no_exception, open_page, shot, wait_idle
+from tests.weights_server import serve, sitecustomize, write_weights
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    """A fresh app server with an empty torch cache, whose download host is a local server
+    that sends resnet18's (test-written) weights at about 10 MB/s."""
+    www = tmp_path / "www"
+    url, _ = write_weights("resnet18", www, scale=0.5)
+    hook = sitecustomize(tmp_path / "hook", {"resnet18": url})
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(hook)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    with serve(www, delay=0.1) as base:
+        monkeypatch.setenv("CNN_EXPLORER_WEIGHTS_URL", base)
+        with streamlit_server("weights-server") as app_url:
+            yield app_url, tmp_path / "torch" / "hub" / "checkpoints" / url.rsplit("/", 1)[1]
+
+
+def _download_then_done(page: Page, name: str) -> None:
+    bar = page.get_by_text(re.compile(r"Downloading the pretrained weights of resnet18: \d+ of "
+                                      r"4\d MB \(leave the page to cancel\)"))
+    expect(bar).to_be_visible(timeout=120_000)
+    shot(page, f"weights_{name}_downloading", full_page=False)
+    expect(bar).to_have_count(0, timeout=120_000)
+    wait_idle(page)
+    no_exception(page)
+
+
+def test_compare_and_blocks_download_then_show_pretrained_weights(page: Page, server):
+    app_url, cached = server
+    open_page(page, app_url)  # through app.py's router first (a fresh server)
+    expect(page.get_by_text(re.compile(r"\*?\*?Weights:?\*?\*? ?5 of 20 networks have real "
+                                       r"weights"))).to_be_visible()
+
+    page.goto(f"{app_url}/compare?nets=resnet18,efficientnet_lite0&stride=8")
+    _download_then_done(page, "compare")
+    assert cached.exists()
+    expect(page.get_by_role("heading", name="resnet18", exact=True)).to_be_visible()
+    expect(page.get_by_text("torchvision ImageNet weights")).to_be_visible()
+    expect(page.get_by_text(re.compile("Random weights"))).to_have_count(0)
+    expect(page.get_by_text(re.compile(r"zero after ReLU"))).to_have_count(2)
+    shot(page, "weights_compare_done", full_page=False)
+
+    cached.unlink()  # Blocks finds it missing again and downloads it, with its own progress
+    page.goto(f"{app_url}/blocks?kind=basic")
+    _download_then_done(page, "blocks")
+    expect(page.get_by_text(re.compile(r"through resnet18 \(torchvision "
+                                       r"ResNet18_Weights.IMAGENET1K_V1"))).to_be_visible()
+    expect(page.get_by_text(re.compile("Random weights"))).to_have_count(0)
+    expect(page.get_by_text("mean of all channels")).to_be_visible()
+    shot(page, "weights_blocks_done", full_page=False)
