@@ -25,6 +25,10 @@ SAMPLES = ASSETS / "samples"
 # decompression bomb (a 20,000 × 20,000 PNG of a few hundred bytes unpacks to 1.2 GB).
 MAX_PIXELS = 40_000_000
 MAX_BYTES = 50 * 1024 * 1024
+# Nothing after the preview needs more: the networks read at most 520 × 520 (DeepLab), 299 for
+# Inception. A larger image is reduced while it is decoded (JPEG: by the decoder itself), so a
+# 40-megapixel upload holds 12 MB, not 120 MB, for as long as the session keeps it.
+MAX_SIDE = 2048
 FORMATS = "JPEG, PNG, WebP, BMP, TIFF or GIF"
 
 
@@ -43,6 +47,9 @@ class LoadedImage:
 
 def _read_bytes(data) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
+        if len(data) > MAX_BYTES:
+            raise ImageLoadError(_("The file is larger than {mb} MB: please use a smaller "
+                                   "image.").format(mb=MAX_BYTES // 2**20))
         return bytes(data)
     if isinstance(data, (str, Path)):
         path = Path(data)
@@ -93,8 +100,20 @@ def _to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     return img.convert("RGB")
 
 
-def read_image(data, max_pixels: int = MAX_PIXELS) -> LoadedImage:
-    """Decode ``data`` into RGB with notes on what was converted (see :func:`load_image`)."""
+def _reduce(img: Image.Image, max_side: int) -> Image.Image:
+    """``img`` with its longer side at most ``max_side`` (box-filter halvings, then Lanczos)."""
+    factor = max(img.size) // max_side
+    if factor >= 2 and img.mode in ("RGB", "L", "RGBA", "LA", "I", "F", "CMYK"):
+        img = img.reduce(factor)  # cheap and exact area averaging, no full-size copy
+    if max(img.size) > max_side:
+        img = img.copy()
+        img.thumbnail((max_side, max_side), Image.LANCZOS)
+    return img
+
+
+def read_image(data, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE) -> LoadedImage:
+    """Decode ``data`` into RGB with notes on what was converted (see :func:`load_image`).
+    An image larger than ``max_side`` on its longer side comes back reduced to it."""
     raw = _read_bytes(data)
     if not raw:
         raise ImageLoadError(_("The file is empty (0 bytes). Choose an image file."))
@@ -118,11 +137,25 @@ def read_image(data, max_pixels: int = MAX_PIXELS) -> LoadedImage:
                                "first frame is used.").format(format=img.format,
                                                               frames=n_frames))
             fmt, mode = img.format, img.mode
+            if max(width, height) > max_side and fmt == "JPEG":
+                img.draft("RGB" if mode == "CMYK" else mode, (max_side, max_side))  # decode at 1/2…1/8
             img.load()  # truncated files raise here (Pillow's LOAD_TRUNCATED_IMAGES is off)
+            exif = img.getexif()  # read before reducing: reduce() drops the EXIF orientation
+            if max(img.size) > max_side:
+                if img.mode in ("P", "1", "I;16", "I;16B", "I;16L"):
+                    img = _to_rgb(img, notes)  # modes reduce() cannot average
+                img = _reduce(img, max_side)
+                img.info["exif"] = exif.tobytes()
+                img.getexif().update(exif)
             transposed = ImageOps.exif_transpose(img)
             if transposed is not img and transposed.size != img.size:
                 notes.append(_("Rotated upright as its EXIF orientation says."))
             img = _to_rgb(transposed, notes)
+            if img.size != (width, height) and max(width, height) > max_side:
+                notes.append(_("Reduced from {width} × {height} to {w} × {h} pixels: the networks "
+                               "read at most 520 × 520.").format(
+                    width=f"{width:,}", height=f"{height:,}", w=f"{img.width:,}",
+                    h=f"{img.height:,}"))
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):

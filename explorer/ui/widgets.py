@@ -1,6 +1,8 @@
 """Widgets that several pages share. Each draws itself and returns plain values."""
 from __future__ import annotations
 
+import hashlib
+
 import streamlit as st
 from PIL import Image
 
@@ -48,9 +50,20 @@ def model_picker(key: str, default: str | None = None, dataset: str | None = Non
     return name
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+_DECODED = "explorer_decoded_image"  # session-state key: ((digest, lang), LoadedImage)
+
+
 def _decode(data: bytes, lang: str) -> images.LoadedImage:  # notes in the UI language
-    return images.read_image(data)
+    """The decoded image, kept once per session (the latest one): no process-wide cache that
+    every large upload of every session would fill. Decoding reduces it to images.MAX_SIDE."""
+    key = (hashlib.blake2b(data, digest_size=16).hexdigest(), lang)
+    slot = st.session_state.get(_DECODED)
+    if slot is not None and slot[0] == key:
+        return slot[1]
+    st.session_state.pop(_DECODED, None)  # let the previous one go before decoding the next
+    loaded = images.read_image(data)
+    st.session_state[_DECODED] = (key, loaded)
+    return loaded
 
 
 def image_input(key: str, digits: bool = False, camera: bool = True,
