@@ -40,6 +40,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from explorer import rng, zoo
+from explorer.i18n import N_, _
 
 __all__ = [
     "MNIST_MEAN",
@@ -507,15 +508,17 @@ def load_checkpoint(name: str, path: str | Path | None = None) -> nn.Module:
 
 # ------------------------------------------------------------------- what the Train page shows
 # The source's figures (REFERENCE.md): Keras parameter totals and reported test accuracy in %.
+# Labels and sources are marked for translation (shown with explorer.i18n._).
 SEED_REPORTED = {
-    "mnist_plain": {"label": "Plain CNN (seed 002)", "params": 78_602, "test_accuracy": 98.63,
-                    "source": "seed 002, Keras, 5 epochs"},
-    "mnist_bn_dropout": {"label": "Plain CNN with BatchNorm and Dropout (seed 002)", "params": 79_114,
-                         "test_accuracy": 99.09, "source": "seed 002, Keras, 5 epochs"},
-    "mnist_nin": {"label": "NiN, 1×1 convolutions (seed 002)", "params": 31_850,
-                  "test_accuracy": 98.87, "source": "seed 002, Keras, 5 epochs"},
+    "mnist_plain": {"label": N_("Plain CNN (seed 002)"), "params": 78_602, "test_accuracy": 98.63,
+                    "source": N_("seed 002, Keras, 5 epochs")},
+    "mnist_bn_dropout": {"label": N_("Plain CNN with BatchNorm and Dropout (seed 002)"),
+                         "params": 79_114, "test_accuracy": 99.09,
+                         "source": N_("seed 002, Keras, 5 epochs")},
+    "mnist_nin": {"label": N_("NiN, 1×1 convolutions (seed 002)"), "params": 31_850,
+                  "test_accuracy": 98.87, "source": N_("seed 002, Keras, 5 epochs")},
     "lenet5": {"label": "LeNet-5 (LeCun et al. 1998)", "params": 61_706, "test_accuracy": 99.2,
-               "source": "LeCun et al. 1998 (their training, not seed 002's recipe)"},
+               "source": N_("LeCun et al. 1998 (their training, not seed 002's recipe)")},
 }
 # The project's acceptance targets (issue 6): within 0.3 points of the seed's figures.
 TARGETS = {"mnist_plain": 98.3, "mnist_bn_dropout": 98.8, "mnist_nin": 98.6, "lenet5": 98.9}
@@ -555,15 +558,15 @@ def reproduction_table(assets: str | Path = ASSETS) -> dict[str, dict[str, str]]
     for r in reproduction_rows(assets):
         diff = r["difference (points)"]
         out[r["model"]] = {
-            "network": r["what"],
-            "parameters, reported (Keras)": num(r["reported params (Keras)"]),
-            "parameters, ours (Keras / PyTorch)":
+            _("network"): _(r["what"]),
+            _("parameters, reported (Keras)"): num(r["reported params (Keras)"]),
+            _("parameters, ours (Keras / PyTorch)"):
                 f"{num(r['our params (Keras)'])} / {num(r['our params (PyTorch)'])}",
-            "test accuracy, reported": pct(r["reported test acc. %"]),
-            "test accuracy, ours": pct(r["our test acc. %"]) + (
-                "" if diff is None else f" ({diff:+.2f} points)"),
-            "our recipe": r["our recipe"] or "not trained yet",
-            "reported by": r["reported by"],
+            _("test accuracy, reported"): pct(r["reported test acc. %"]),
+            _("test accuracy, ours"): pct(r["our test acc. %"]) + (
+                "" if diff is None else " " + _("({diff} points)").format(diff=f"{diff:+.2f}")),
+            _("our recipe"): r["our recipe"] or _("not trained yet"),
+            _("reported by"): _(r["reported by"]),
         }
     return out
 
@@ -574,10 +577,12 @@ def _recipe_text(card: dict) -> str | None:
     recipe = card.get("recipe", {})
     steps = recipe.get("lr_steps") or []
     lr = f"lr {recipe.get('lr', 1e-3):g}" + (
-        " → " + " → ".join(f"{v:g} (epoch {e})" for e, v in steps) if steps else "")
-    extra = ", affine distortions" if recipe.get("distort") else ""
-    return (f"Adam, batch {recipe.get('batch_size', 64)}, {lr}{extra}, "
-            f"{card.get('epochs_completed')} epochs")
+        " → " + " → ".join(_("{lr} (epoch {epoch})").format(lr=f"{v:g}", epoch=e)
+                           for e, v in steps) if steps else "")
+    extra = _(", affine distortions") if recipe.get("distort") else ""
+    return _("Adam, batch {batch}, {lr}{extra}, {epochs} epochs").format(
+        batch=recipe.get("batch_size", 64), lr=lr, extra=extra,
+        epochs=card.get("epochs_completed"))
 
 
 def history_long(history: list[dict]) -> list[dict]:
@@ -585,7 +590,8 @@ def history_long(history: list[dict]) -> list[dict]:
     out = []
     for row in history:
         for metric in ("accuracy", "loss"):
-            for split, key in (("training", f"train_{metric}"), ("validation", f"val_{metric}")):
+            for split, key in ((_("training"), f"train_{metric}"),
+                               (_("validation"), f"val_{metric}")):
                 out.append({"epoch": row["epoch"], "metric": metric, "split": split,
                             "value": row[key]})
     return out
@@ -641,7 +647,8 @@ def digit_rows(image, models: list) -> list[dict]:
         p = predict(loaded, image, topk=2, device="cpu")
         if loaded.source == "trained":  # the committed checkpoint: say how good it is
             acc = (loaded.info.get("card") or {}).get("test_accuracy")
-            label = "committed" + (f" ({acc:.2f} % on test)" if acc is not None else "")
+            label = (_("committed ({accuracy} % on test)").format(accuracy=f"{acc:.2f}")
+                     if acc is not None else _("committed"))
         else:
             label = loaded.label
         rows.append({
