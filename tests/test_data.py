@@ -128,6 +128,30 @@ def test_download_checks_every_file_and_is_safe_to_rerun(isolated, monkeypatch, 
         assert not list(got.rglob("*.partial")) and not (got / rel).exists()
 
 
+def test_mnist_downloads_through_torchvision_with_its_md5_check(isolated, monkeypatch, real):
+    # A mirror serving the four .gz files under /mnist/, as torchvision's mirrors do.
+    mirror = isolated / "mirror" / "mnist"
+    mirror.mkdir(parents=True)
+    for gz in (real["mnist"] / "MNIST" / "raw").glob("*.gz"):
+        (mirror / gz.name).symlink_to(gz)
+    monkeypatch.setenv(data.ENV, str(isolated / "data"))
+    with _serve(mirror.parent) as url:
+        monkeypatch.setenv(data.URL_ENV, url)
+        got = data.data_root("mnist")
+    assert got == isolated / "data" / "mnist"
+    for name in data.MNIST_RAW:  # unpacked by torchvision, byte for byte the shared copy
+        assert (got / "MNIST" / "raw" / name).read_bytes() == \
+            (real["mnist"] / "MNIST" / "raw" / name).read_bytes(), name
+    # A file that fails torchvision's md5 check is refused.
+    with _serve(mirror.parent) as url:
+        monkeypatch.setenv(data.URL_ENV, url)
+        (mirror / "t10k-labels-idx1-ubyte.gz").unlink()
+        (mirror / "t10k-labels-idx1-ubyte.gz").write_bytes(b"corrupt")
+        monkeypatch.setenv(data.ENV, str(isolated / "again"))
+        with pytest.raises(data.DataNotFound, match="torchvision could not download MNIST"):
+            data.data_root("mnist")
+
+
 def test_no_data_source_says_what_is_missing_and_what_to_set(isolated, monkeypatch):
     monkeypatch.setenv(data.URL_ENV, _dead_url())
     with pytest.raises(data.DataNotFound) as info:
