@@ -397,7 +397,7 @@ def _layer_graph(analysis):
 
 def _layer_body(analysis) -> list[str]:
     layers = analysis.layers
-    members, edges, _ = _layer_graph(analysis)
+    members, edges, _merges = _layer_graph(analysis)
 
     def clustered(i: int) -> bool:
         return _clustered(analysis, i)

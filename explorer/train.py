@@ -181,7 +181,7 @@ def distort(x: torch.Tensor, gen: torch.Generator, shift: float = 2.0, scale: fl
     """LeCun et al.'s training distortions on a normalised N×1×H×W batch, one random planar
     affine map per image: shift up to ``shift`` pixels, scale and squeeze (wider and shorter,
     or the reverse) by up to ``scale``/``squeeze``, horizontal shear up to ``shear``."""
-    n, _, h, w = x.shape
+    n, _c, h, w = x.shape
     u = torch.rand(n, 5, generator=gen) * 2 - 1  # uniform in [-1, 1]
     s, q = 1 + scale * u[:, 0], 1 + squeeze * u[:, 1]
     theta = torch.zeros(n, 2, 3)
@@ -368,7 +368,7 @@ class Trainer:
             st["seconds"] += dt
             self.seconds += dt
         t1 = time.perf_counter()
-        val_loss, val_acc, _ = evaluate(model, self.x_val, self.y_val, self.spec.input_size, self.device)
+        val_loss, val_acc, _preds = evaluate(model, self.x_val, self.y_val, self.spec.input_size, self.device)
         model.train()
         dt = time.perf_counter() - t1
         self.seconds += dt

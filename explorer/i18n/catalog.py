@@ -15,7 +15,7 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_file
 from babel.messages.frontend import parse_mapping_cfg
-from babel.messages.mofile import read_mo, write_mo
+from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from babel.util import pathmatch
 
@@ -25,7 +25,7 @@ DOMAIN = "messages"
 MAPPING = ROOT / "babel.cfg"
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2)}
 TRANSLATED = ("zh",)  # every language but the source language (English)
-_SKIP_DIRS = {".venv", ".git", "tests", "node_modules", "__pycache__", "bench", "assets", "docs"}
+_SKIP_DIRS = {".venv", ".git", "tests", "node_modules", "__pycache__", "bench", "docs"}
 
 
 def po_path(lang: str) -> Path:
@@ -52,6 +52,44 @@ def _source_files(root: Path = ROOT) -> list[tuple[Path, str]]:
     return found
 
 
+def extract_json_notes(fileobj, keywords, comment_tags, options):
+    """Babel extraction method for the model cards (``assets/*.json``): their ``notes``, which
+    the Train page shows (babel.cfg names it as ``explorer.i18n.catalog:extract_json_notes``)."""
+    import json
+
+    try:
+        data = json.load(fileobj)
+    except ValueError:
+        return
+    if isinstance(data, dict) and isinstance(data.get("notes"), str) and data["notes"]:
+        yield 1, None, data["notes"], []
+
+
+def assignments_to_underscore(root: Path = ROOT) -> list[str]:
+    """``_`` assigned (``a, _ = ...``, ``for _ in``) in a module that imports ``_`` to
+    translate: the assignment shadows it (at module level for the whole page, in a function
+    for that function), and the next ``_("...")`` fails."""
+    import ast
+
+    out = []
+    for path, method in _source_files(root):
+        if method != "python":
+            continue
+        source = path.read_text(encoding="utf-8")
+        if not re.search(r"from (explorer|\.)\.?i18n import [^\n]*\b_\b", source):
+            continue
+        tree = ast.parse(source)
+        comprehension = {id(n) for c in ast.walk(tree)
+                         if isinstance(c, (ast.ListComp, ast.SetComp, ast.DictComp,
+                                           ast.GeneratorExp))
+                         for g in c.generators for n in ast.walk(g.target)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id == "_" and isinstance(node.ctx, ast.Store) \
+                    and id(node) not in comprehension:
+                out.append(f"{path.relative_to(root).as_posix()}:{node.lineno}: '_' assigned")
+    return out
+
+
 def extract(root: Path = ROOT) -> Catalog:
     """Every string wrapped in ``_``, ``N_`` or ``ngettext`` in the files babel.cfg names."""
     template = Catalog(project="CNN Explorer", charset="utf-8", fuzzy=False)
@@ -69,8 +107,8 @@ def bad_calls(root: Path = ROOT) -> list[str]:
     """Calls the extractor cannot see: ``_(f"...")`` or ``_(a + b)`` (not a plain literal)."""
     pattern = re.compile(r"""(?<![\w.])(?:_|N_)\(\s*(?:[rRbB]?[fF][rR]?["']|[A-Za-z_][\w.]*\s*\+)""")
     out = []
-    for path, _method in _source_files(root):
-        if path.parent == Path(__file__).resolve().parent:
+    for path, method in _source_files(root):
+        if method != "python" or path.parent == Path(__file__).resolve().parent:
             continue  # this package's own docstrings quote the patterns
         for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
             if pattern.search(line):
@@ -195,17 +233,9 @@ def check(lang: str, template: Catalog | None = None) -> Report:
             mid = m.id if not isinstance(m.id, (list, tuple)) else m.id[0]
             if m.id and mid not in known:
                 report.not_extracted.append(f"{mid!r} ({_where(m)})")
-        report.bad_calls = bad_calls()
-    if not mo_path(lang).exists():
-        report.stale_mo = True
-    else:
-        with open(mo_path(lang), "rb") as f:
-            compiled = read_mo(f)
-        want = {(m.id if not isinstance(m.id, list) else tuple(m.id)): m.string for m in catalog
-                if m.id and not m.fuzzy and all(_msgstrs(m))}
-        have = {(m.id if not isinstance(m.id, list) else tuple(m.id)): m.string
-                for m in compiled if m.id}
-        norm = lambda d: {k: tuple(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
-                          for k, v in d.items()}
-        report.stale_mo = norm(want) != norm(have)
+        report.bad_calls = bad_calls() + assignments_to_underscore()
+    # The .mo must be exactly what compiling the .po gives (compilation is deterministic).
+    buf = io.BytesIO()
+    write_mo(buf, catalog, use_fuzzy=False)
+    report.stale_mo = not mo_path(lang).exists() or mo_path(lang).read_bytes() != buf.getvalue()
     return report
