@@ -677,8 +677,8 @@ def faithfulness(loaded: "LoadedModel", x: torch.Tensor, maps: dict[str, np.ndar
 
 
 def cam_layers(loaded: "LoadedModel") -> list[str]:
-    """The end of every stage (the spec's stage outputs, shallow to deep), then the spec's
-    Grad-CAM layer when it is not one of them."""
+    """The end of every stage (the spec's stage outputs) and the spec's Grad-CAM layer, shallow
+    to deep."""
     spec = loaded.spec
     modules = dict(loaded.model.named_modules())
     layers = [p for _, p in sorted(spec.stages.items()) if p in modules]
@@ -686,7 +686,8 @@ def cam_layers(loaded: "LoadedModel") -> list[str]:
         layers.append(spec.gradcam_layer)
     if not layers:
         layers = [attribution.default_layer(loaded)]
-    return layers
+    position = {name: i for i, name in enumerate(modules)}
+    return sorted(layers, key=position.get)  # shallow to deep, in definition order
 
 
 @dataclass

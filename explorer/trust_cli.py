@@ -86,7 +86,9 @@ def _images(folder: Path, limit: int | None, loaded, err):
     return out
 
 
-def main(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
+def main(argv: list[str] | None = None, out=None, err=None) -> int:
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
     args = _parser().parse_args(argv)
     from . import zoo
     from .attribution import METHODS
