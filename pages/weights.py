@@ -31,7 +31,12 @@ elif missing:
     every = st.button(_("Download all {n} ({mb:.0f} MB)").format(n=len(missing), mb=total),
                       key="weights_all", type="primary", icon=":material/download:")
     todo = [r.name for r in missing] if every else [pick] if one else []
-    done = [name for name in todo if download_with_progress(name, key="weights_page")]
+    done = []
+    for name in todo:
+        if offline_reason() is not None:  # found offline: the others would fail the same way
+            break
+        if download_with_progress(name, key="weights_page"):
+            done.append(name)
     if todo:
         if done:
             st.success(_("Downloaded: {names}.").format(names=", ".join(done)))

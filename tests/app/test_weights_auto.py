@@ -149,3 +149,37 @@ def test_random_weights_are_said_beside_the_activations(page, query, words, tmp_
     # The network with genuine weights gets no such warning.
     assert "untrained efficientnet_lite0" not in warned
     assert any(b.label == "Try the download again" for b in at.button)
+
+
+def test_the_weights_page_downloads_with_progress_and_says_when_offline(
+        served, progress_texts, tmp_path, monkeypatch):
+    url, state = served
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    at = _page("weights.py")
+    at.run()
+    assert not at.exception, at.exception
+
+    def row(name):
+        return at.dataframe[0].value.set_index("model").loc[name]
+
+    assert row("resnet18")["on this machine"] == "↓ random until downloaded"
+    assert row("resnet18")["size (MB)"] == pytest.approx(44.661)  # torchvision's metadata
+    assert row("lenet5")["on this machine"] == "✓ real weights"
+    assert row("nin")["on this machine"].startswith("✗ random only")
+    assert "resnet18 (44.7 MB)" in at.selectbox(key="weights_pick").options
+    at.session_state["weights_pick"] = "resnet18"
+    at.button(key="weights_one").click().run()
+    assert not at.exception and not at.error, _texts(at.error)
+    assert "Downloaded: resnet18." in _texts(at.success)
+    assert hub_file(url).exists()
+    assert any(t and "resnet18: " in t and " MB" in t for t in progress_texts)
+    assert row("resnet18")["on this machine"] == "✓ real weights (cached)"
+
+    monkeypatch.setenv("CNN_EXPLORER_WEIGHTS_URL", dead_url())
+    at.session_state["weights_pick"] = "alexnet"  # resnet18 has left the list of missing ones
+    at.button(key="weights_all").click().run()
+    assert not at.exception
+    assert "no network" in _texts(at.error)
+    at.run()  # remembered: the page says so and offers a retry instead of the buttons
+    assert "could not reach the download host" in _texts(at.warning)
+    assert any(b.label == "Try the download again" for b in at.button)
