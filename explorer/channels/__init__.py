@@ -21,6 +21,7 @@ The shared model is never changed: gradients run on per-call module copies, hook
 in ``finally``, no ``.grad`` is written (tests check it).
 """
 from .fields import (ChannelLayer, EffectiveField, channel_layers, effective_field, layer_row,
+                     rf_picture,
                      rf_box, unit_centre)
 from .filters import WeightView, filter_grid, first_conv, kernel_tiles, weight_view
 from .top import (Example, ImageSet, LayerTop, cache_dir, cached_layer_top, crop_example,
@@ -30,7 +31,7 @@ from .featurevis import (FAMILY_SETTINGS, LOGITS, OBJECTIVES, VisResult, VisSett
 
 __all__ = [
     "ChannelLayer", "EffectiveField", "channel_layers", "effective_field", "layer_row", "rf_box",
-    "unit_centre", "WeightView", "filter_grid", "first_conv", "kernel_tiles", "weight_view",
+    "unit_centre", "rf_picture", "WeightView", "filter_grid", "first_conv", "kernel_tiles", "weight_view",
     "Example", "ImageSet", "LayerTop", "cache_dir", "cached_layer_top", "crop_example",
     "layer_top", "network_view", "FAMILY_SETTINGS", "LOGITS", "OBJECTIVES", "VisResult",
     "VisSettings", "settings_for", "target_value", "visualize",

@@ -27,7 +27,7 @@ import torch.nn as nn
 from ..analysis import LayerInfo, analyze
 
 __all__ = ["ChannelLayer", "channel_layers", "layer_row", "rf_box", "unit_centre", "tap",
-           "borrowed_copy", "EffectiveField", "effective_field", "mass_box"]
+           "borrowed_copy", "EffectiveField", "effective_field", "mass_box", "rf_picture"]
 
 
 @dataclass(frozen=True)
@@ -196,3 +196,29 @@ def effective_field(model: nn.Module, name: str, x: torch.Tensor, layer: str, ch
         box_unclipped=rf_box(row, (i, j), g.shape, clip=False),
         theoretical=tuple(int(v) for v in row.receptive_field_hw),
         effective=mass_box(g, centre, mass), mass=mass, centre=centre, value=float(unit.detach()))
+
+
+def rf_picture(view, field: EffectiveField, opacity: float = 0.6):
+    """The network's view of the image with the effective field as a heat map (square-root
+    scaled, so its tails show) and the theoretical box drawn on top, clipped to the image."""
+    from PIL import Image, ImageDraw
+
+    from ..attribution import overlay
+
+    g = field.grad
+    heat = np.sqrt(g / g.max()) if g.max() > 0 else g
+    pic = overlay(view, heat.astype(np.float32), opacity=opacity)
+    if pic.size != view.size:
+        pic = pic.resize(view.size)
+    scale = max(1, 448 // max(pic.size))  # small inputs (digits) are enlarged to see the box
+    if scale > 1:
+        pic = pic.resize((pic.width * scale, pic.height * scale), Image.NEAREST)
+    draw = ImageDraw.Draw(pic)
+    top, left, bottom, right = field.box
+    draw.rectangle([left * scale, top * scale, right * scale - 1, bottom * scale - 1],
+                   outline=(255, 255, 255), width=max(2, scale // 2))
+    cy, cx = field.centre
+    r = max(2, scale)
+    draw.ellipse([(cx + 0.5) * scale - r, (cy + 0.5) * scale - r, (cx + 0.5) * scale + r,
+                  (cy + 0.5) * scale + r], outline=(255, 0, 0), width=2)
+    return pic
