@@ -3,6 +3,7 @@ import streamlit as st
 
 from explorer.i18n import _
 from explorer.ui.language import apply_language
+from explorer.ui import warmup
 from explorer.ui.sidebar import sidebar
 
 st.set_page_config(page_title="CNN Explorer", page_icon="🧠", layout="wide")
@@ -18,11 +19,14 @@ PAGES = [
             url_path="inference"),
     st.Page("pages/compare.py", title=_("Compare networks"), icon=":material/compare:",
             url_path="compare"),
+    st.Page("pages/channels.py", title=_("Channels"), icon=":material/grid_view:", url_path="channels"),
     st.Page("pages/train.py", title=_("Train on MNIST"), icon=":material/model_training:",
             url_path="train"),
     st.Page("pages/weights.py", title=_("Weights"), icon=":material/download:", url_path="weights"),
 ]
 
 page = st.navigation(PAGES)
-sidebar()
+finish_sidebar = sidebar()
 page.run()
+warmup.start()  # once per server: torch and the default models load while the user reads
+finish_sidebar()  # the sidebar lines that need torch, drawn after the page
