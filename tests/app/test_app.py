@@ -1,4 +1,5 @@
 """The whole app through its router: every page opens from app.py without an exception."""
+import re
 from pathlib import Path
 
 import pytest
@@ -7,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 ROOT = Path(__file__).resolve().parents[2]
 
 PAGES = ["pages/overview.py", "pages/architecture.py", "pages/blocks.py",
-         "pages/inference.py", "pages/compare.py", "pages/train.py"]
+         "pages/inference.py", "pages/compare.py", "pages/train.py", "pages/weights.py"]
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +22,14 @@ def app():
 def test_home_is_the_overview_and_sidebar_names_the_device(app):
     assert any("Device:" in c.value for c in app.sidebar.caption)
     assert any("MACs = multiply-accumulates" in c.value for c in app.sidebar.caption)
+    # How many networks have real weights here: at least the 4 trained MNIST models and the
+    # packaged EfficientNet-Lite0, more where torchvision files are cached.
+    line = next(c.value for c in app.sidebar.caption if c.value.startswith("**Weights:**"))
+    from explorer import zoo
+
+    real, total = map(int, re.match(r"\*\*Weights:\*\* (\d+) of (\d+) networks have real "
+                                    r"weights", line).groups())
+    assert real >= 5 and total == len(zoo.list_models()), line
 
 
 @pytest.mark.parametrize("page", PAGES)

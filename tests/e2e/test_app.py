@@ -4,7 +4,7 @@ import pytest
 from .conftest import streamlit_server
 from .helpers import no_exception, open_page, shot
 
-PAGES = ["overview", "architecture", "blocks", "inference", "compare", "train"]
+PAGES = ["overview", "architecture", "blocks", "inference", "compare", "train", "weights"]
 
 
 @pytest.mark.parametrize("path", PAGES)
