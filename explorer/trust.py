@@ -74,6 +74,7 @@ __all__ = [
     "RandomisationResult",
     "randomisation_test",
     "class_sensitivity",
+    "maps_of",
     "ClassSensitivity",
     "centre_map",
     "random_map",
@@ -527,13 +528,14 @@ def class_sensitivity(loaded: "LoadedModel", x: torch.Tensor, method: str,
     change with the class explains the image, not the decision."""
     results = [attribution.explain(loaded, x, method, target=int(t), layer=layer, device=device,
                                    **opts) for t in targets]
-    maps = [_from_result(r) for r in results]
+    maps = [maps_of(r) for r in results]
     return ClassSensitivity(method, (int(targets[0]), int(targets[1])),
                             (maps[0].display, maps[1].display),
                             spearman(maps[0].abs, maps[1].abs), ssim(maps[0].display, maps[1].display))
 
 
-def _from_result(result: attribution.AttributionResult) -> MethodMaps:
+def maps_of(result: attribution.AttributionResult) -> MethodMaps:
+    """A map from :func:`explorer.attribution.explain` in the three forms the tests compare."""
     if result.method == "gradcam":  # explain() keeps only the ReLU'd, upsampled CAM
         heat = np.asarray(result.raw, dtype=np.float32)
         return MethodMaps(_normalise(heat, robust=False), heat, heat)

@@ -180,6 +180,10 @@ def _attribution_section(loaded, x, view, pred, model_key, image_key) -> None:
                                icon=":material/download:")
     if results:
         _deletion_section(loaded, x, results, target, layer, model_key, image_key)
+        from explorer.ui.trust import trust_sections  # sanity checks, faithfulness, CAMs by depth
+
+        trust_sections(loaded, x, view, pred, methods, target, layer, results, model_key,
+                       image_key, opacity)
 
 
 def _occlusion(loaded, x, target, model_key, image_key):
