@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 import torchvision.transforms.functional as TF
 from PIL import Image
-from explorer.i18n import _
+from explorer.i18n import N_, _
 
 if TYPE_CHECKING:  # pragma: no cover
     from .weights import LoadedModel
@@ -59,13 +59,22 @@ class Preprocess:
     """PIL image -> 1×C×H×W float tensor, with a description and the normalisation used
     (so a preview can undo it)."""
 
-    def __init__(self, fn: Callable[[Image.Image], torch.Tensor], describe: str,
+    def __init__(self, fn: Callable[[Image.Image], torch.Tensor],
+                 describe: "str | tuple[str, dict]",
                  mean: Sequence[float], std: Sequence[float], size: tuple[int, int]):
         self._fn = fn
-        self.describe = describe
+        self._describe = describe  # text, or (N_-marked template, values): said when read
         self.mean = tuple(mean)
         self.std = tuple(std)
         self.size = size
+
+    @property
+    def describe(self) -> str:
+        """The steps in the UI language of whoever reads them (a cached model is shared)."""
+        if isinstance(self._describe, tuple):
+            template, values = self._describe
+            return _(template).format(**values)
+        return self._describe
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         x = self._fn(image)
@@ -93,8 +102,10 @@ def imagenet_preprocess(crop: int = 224, resize: int = 256, mean=IMAGENET_MEAN, 
         return _imagenet_fn(image, resize, crop, mean, std, mode)
 
     fmt = lambda v: ", ".join(f"{x:g}" for x in v)  # noqa: E731
-    return Preprocess(fn, f"resize {resize} ({interpolation}) → centre crop {crop} → normalise "
-                          f"mean ({fmt(mean)}), std ({fmt(std)}) [{source}]",
+    return Preprocess(fn, (N_("resize {resize} ({interpolation}) → centre crop {crop} → "
+                              "normalise mean ({mean}), std ({std}) [{source}]"),
+                           dict(resize=resize, interpolation=interpolation, crop=crop,
+                                mean=fmt(mean), std=fmt(std), source=source)),
                       mean, std, (crop, crop))
 
 
@@ -108,8 +119,8 @@ def cifar_preprocess(size: int = 32, mean=None, std=None) -> Preprocess:
         x = TF.pil_to_tensor(image)
         return TF.normalize(TF.convert_image_dtype(x, torch.float), list(mean), list(std))
 
-    return Preprocess(fn, f"resize and centre crop to {size}×{size} → normalise with CIFAR-10 "
-                          "mean/std", mean, std, (size, size))
+    return Preprocess(fn, (N_("resize and centre crop to {size}×{size} → normalise with "
+                              "CIFAR-10 mean/std"), {"size": size}), mean, std, (size, size))
 
 
 def mnist_format_digit(image: Image.Image) -> np.ndarray | None:

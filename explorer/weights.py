@@ -254,9 +254,11 @@ def default_preprocess(name: str, source: str = "random", card: dict | None = No
 def mnist_preprocess_for(size: int = 28, channels: int = 1) -> Preprocess:
     return Preprocess(
         lambda image: mnist_preprocess(image, size=size),
-        describe=("greyscale → invert if dark-on-light → crop to the digit → fit 20×20 in "
-                  f"28×28 centred by mass{' → pad 2 to 32×32' if size == 32 else ''} → "
-                  "normalise mean 0.1307, std 0.3081"),
+        describe=((N_("greyscale → invert if dark-on-light → crop to the digit → fit 20×20 in "
+                      "28×28 centred by mass → pad 2 to 32×32 → normalise mean 0.1307, std "
+                      "0.3081") if size == 32 else
+                   N_("greyscale → invert if dark-on-light → crop to the digit → fit 20×20 in "
+                      "28×28 centred by mass → normalise mean 0.1307, std 0.3081")), {}),
         mean=(0.1307,), std=(0.3081,), size=(size, size),
     )
 

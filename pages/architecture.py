@@ -119,13 +119,13 @@ t = charts.totals(analysis)
 cols = st.columns([1.4, 1.4, 1, 0.6, 1])  # room for VGG's 138,357,544
 zh = get_language() == "zh"  # Chinese readers get 万/亿 beside the exact count, as the notes write
 cols[0].metric(_("Parameters (Keras)"), f"{t['params']:,}",
-               help=(f"≈ {format_count(t['params'])}. " if zh else "") + _(
+               help=(f"≈ {format_count(t['params'])}；" if zh else "") + _(
                    "Keras's count: trainable ({trainable}) + non-trainable ({non_trainable}: "
                    "batch norm's running mean and variance).").format(
                    trainable=f"{t['params_trainable']:,}",
                    non_trainable=f"{t['params_non_trainable']:,}"))
 cols[1].metric(_("Parameters (PyTorch)"), f"{t['params_pytorch']:,}",
-               help=(f"≈ {format_count(t['params_pytorch'])}. " if zh else "") + _(
+               help=(f"≈ {format_count(t['params_pytorch'])}；" if zh else "") + _(
                    "sum(p.numel() for p in model.parameters()): batch-norm statistics are "
                    "buffers, not parameters, in PyTorch."))
 cols[2].metric("MACs", format_count(t["macs"]) if zh else charts.macs_text(t["macs"]),

@@ -53,7 +53,8 @@ def config(columns, given: dict[str, Any] | None = None) -> dict[str, Any]:
             cfg = {"label": cfg}
         else:
             cfg = dict(cfg)
-        cfg.setdefault("label", label(col))  # a label the page gives is already translated
+        if not cfg.get("label"):  # a label the page gives is already translated
+            cfg["label"] = label(col)
         out[col] = cfg
     return out
 
