@@ -8,6 +8,7 @@ word (a widget label such as "Weights").
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Iterable
 
 CJK = re.compile(r"[\u3400-\u9fff]")
@@ -18,10 +19,10 @@ KEEP = {
     "Xception", "Apple", "Helvetica", "LeCun", "Song", "Kornblith", "viridis", "DeepLab",
     "Noto", "Chromium", "Lite", "ImageNet", "MNIST", "CIFAR", "Grad-CAM", "Guided", "Softmax",
     "px", "ms", "MB", "GiB", "KB", "s", "M", "G", "k", "x", "B", "A", "H", "W", "C", "t",
-    "et", "al", "dw", "fc", "vs", "conv",
+    "et", "al", "dw", "fc", "vs", "conv", "imagenet", "mnist", "English",
 }
-CODE = re.compile(r"`[^`]*`|\b\w+\([^()]*\)|https?://\S+|\S+/\S+|\S+\.(?:py|pt|pth|json|csv|"
-                  r"png|npy|dot|svg|jpg|safetensors)\b")
+CODE = re.compile(r"<[^>]*>|`[^`]*`|\b[\w.]+\((?:[^()]|\([^()]*\))*\)|https?://\S+|\S+/\S+|"
+                  r"\S+\.(?:py|pt|pth|json|csv|png|npy|dot|svg|jpg|safetensors)\b")
 TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_'’.-]*")
 
 
@@ -38,11 +39,18 @@ def _is_english_word(token: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z][a-z'’-]*", token))
 
 
+@lru_cache(maxsize=8)
+def _allowed_pattern(allowed: frozenset) -> re.Pattern:
+    """The allowed names as whole words ("Conv2d" is not taken out of "BasicConv2d")."""
+    items = sorted((a for a in allowed if a and len(a) > 1), key=len, reverse=True)
+    return re.compile(r"(?<![\w])(?:" + "|".join(map(re.escape, items)) + r")(?![\w])")
+
+
 def english_left(text: str, allowed: Iterable[str] = ()) -> list[str]:
     """The English word runs in ``text`` that are not names, code or units; [] if none."""
-    for item in sorted(set(allowed), key=len, reverse=True):
-        if item and len(item) > 1:
-            text = text.replace(item, " ")
+    allowed = frozenset(allowed)
+    if allowed:
+        text = _allowed_pattern(allowed).sub(" ", text)
     text = CODE.sub(" ", text)
     # Pieces between spaces: an English word counts, Chinese ends a run, anything else
     # (numbers, symbols, acronyms, identifiers, kept names) neither counts nor ends it.
@@ -78,7 +86,7 @@ _SKIP_FIELDS = {"id", "form_id", "key", "type", "icon", "url", "url_path", "page
                 "theme", "css", "data", "arrow_data", "page_name", "component_name",
                 "markdown_id", "element_type", "vega_lite_chart", "use_container_width",
                 "selection_mode", "format", "script_hash", "dataset", "name", "mime", "page",
-                "columns", "tag"}
+                "columns", "tag", "raw_value", "engine", "json"}
 
 
 def _proto_strings(msg, path=""):
@@ -107,12 +115,15 @@ def rendered_texts(at) -> list[tuple[str, str]]:
     def walk(node):
         proto = getattr(node, "proto", None)
         kind = type(node).__name__
+        if kind == "Code":  # source code stays as it is
+            return
         if proto is not None and hasattr(proto, "ListFields"):
             for where, text in _proto_strings(proto):
                 if where.endswith("spec") and text.lstrip().startswith("{"):
                     out.extend((f"{kind}.{k}", t) for k, t in _vega_texts(json.loads(text)))
-                elif kind == "UnknownElement" and "graphviz" in where:
-                    out.extend((f"{kind}.dot", t) for t in re.findall(r'label="([^"]*)"', text))
+                elif re.match(r"\s*(strict\s+)?(di)?graph\b", text):
+                    out.extend((f"{kind}.dot", t.replace("\\n", " "))
+                               for t in re.findall(r'label="((?:[^"\\]|\\.)*)"', text))
                 else:
                     out.append((f"{kind}.{where}", text))
         if kind in ("Dataframe", "Table"):
