@@ -60,7 +60,7 @@ def test_deep_link_top_images_visualisation_and_receptive_field():
     _button(at, "Visualise").click().run()
     assert not at.exception, at.exception
     assert any("on a plain grey image" in str(img.proto) for img in at.get("image"))
-    assert at.query_params["channel"] == ["5"] and at.query_params["layer"] == ["features.3"]
+    assert at.query_params["channel"] == "5" and at.query_params["layer"] == "features.3"
 
 
 def test_bad_link_values_fall_back_with_a_notice():
@@ -73,7 +73,7 @@ def test_bad_link_values_fall_back_with_a_notice():
 
 def test_mnist_network_filters_and_digits():
     at = _open(model="lenet5", layer="c1", channel="2")
-    assert at.number_input(key="channels_channel").max_value == 5
+    assert at.number_input(key="channels_channel").proto.max == 5
     text = " ".join(m.value for m in at.markdown)
     assert "The first convolution (c1): 6 kernels of 1×5×5" in text
     assert "Sample" in at.radio(key="channels_image_mode").value
