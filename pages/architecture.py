@@ -230,6 +230,13 @@ else:
                  "sums.").format(shown=len(shown), total=len(table)))
 st.download_button(_("Table (CSV)"), table.to_csv(index=False), file_name=f"{name}_{table_level}.csv",
                    mime="text/csv", key="dl_csv")
+fmap_layers = [r.name for r in analysis.layers if r.call == 0 and r.name and r.output_shape
+               and len(r.output_shape) == 4 and not r.rf_global]
+if fmap_layers:  # a layer's channels: filters, top images, visualisation, receptive fields
+    picked_layer = st.selectbox(_("What has a layer learned?"), fmap_layers,
+                                key=f"arch_channels_{name}")
+    st.markdown(_("[Open `{layer}` on the Channels page](channels?model={model}&layer={layer})")
+                .format(layer=picked_layer, model=name))
 
 st.subheader(_("Where the parameters and the computation are"))
 st.altair_chart(charts.cost_chart(charts.cost_frame(analysis, level), level), width="stretch")

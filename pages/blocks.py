@@ -265,6 +265,10 @@ if real is not None:
                                      "{shape}.").format(image=label, model=real.model,
                                                         weights=weights_label,
                                                         shape=blocks.fmt_shape(trace.input_shape)))
+                if not real.external:
+                    toggle_col.markdown(_("[Open the block's channels on the Channels page]"
+                                          "(channels?model={model}&layer={layer})").format(
+                        model=real.model, layer=real.path))
 else:
     st.caption(_("Standalone blocks have random weights and no image: choose “From a real "
                  "model” to see activations."))

@@ -116,6 +116,9 @@ def _network_column(name: str, source: str, path: str, picture, n_channels: int,
              caption=_("{shown} strongest of {total} channels (mean square activation), "
                        "#channel index").format(shown=min(n_channels, stats.shape[0]),
                                                 total=stats.shape[0]))
+    st.markdown(_("Open on the Channels page: {links}").format(links=" · ".join(
+        f"[#{c}](channels?model={name}&layer={path}&channel={c})"
+        for c in features.top_channels(act.activation, 4))))
     st.caption(_("**{shape}** · mean {mean} · std {std} · range {min} … {max} · **{zeros}** zero "
                  "after ReLU").format(shape=" × ".join(map(str, stats.shape)),
                                       mean=f"{stats.mean:.3g}", std=f"{stats.std:.3g}",
