@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import weights, zoo
-from explorer.i18n import _
+from explorer.i18n import _, get_language
 
 OFFLINE_KEY = "weights_offline"  # per session: why the download host could not be reached
 FAILED_KEY = "weights_failed"  # per session: {model: why its download failed otherwise}
@@ -166,15 +166,16 @@ def session_model(name: str) -> "weights.LoadedModel | None":
     if entry is None:
         return None
     cache = st.session_state.setdefault("session_models_wrapped", {})
-    key = (name, id(entry["state_dict"]))
+    key = (name, id(entry["state_dict"]), get_language())  # the label is in the UI language
     if key not in cache:
         from explorer import train
 
         card = entry.get("card") or {}
         acc = card.get("test_accuracy")
-        label = "Trained in this session on the Train page" + (
-            f" ({card.get('epochs_completed', '?')} epochs, test accuracy {acc:.2f} %)"
-            if acc is not None else "")
+        label = (_("Trained in this session on the Train page ({epochs} epochs, test accuracy "
+                   "{accuracy} %)").format(epochs=card.get("epochs_completed", "?"),
+                                           accuracy=f"{acc:.2f}")
+                 if acc is not None else _("Trained in this session on the Train page"))
         model = train.model_from_state_dict(name, entry["state_dict"])
         cache.clear()
         cache[key] = weights.wrap_model(name, model, label=label)
