@@ -21,12 +21,12 @@ PAGES = Path(__file__).resolve().parents[2] / "pages"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """resnet18 weights (every float tensor halved: not the explorer's random ones) served
+    """mobilenet_v2 weights (every float tensor halved: not the explorer's random ones) served
     locally, with torchvision's URL for them pointing there."""
     www = tmp_path_factory.mktemp("www")
-    url, state = write_weights("resnet18", www, scale=0.5)
+    url, state = write_weights("mobilenet_v2", www, scale=0.5)
     with pytest.MonkeyPatch.context() as mp, serve(www) as base:
-        patch_url(mp, "resnet18", url)
+        patch_url(mp, "mobilenet_v2", url)
         mp.setenv("CNN_EXPLORER_WEIGHTS_URL", base)
         yield url, state
 
@@ -67,9 +67,9 @@ def _texts(elements) -> str:
 
 
 @pytest.mark.parametrize("page, query", [
-    ("inference.py", {"model": "resnet18"}),
-    ("compare.py", {"nets": "resnet18,efficientnet_lite0"}),
-    ("blocks.py", {"kind": "basic"}),  # resnet18's layer1.0 first
+    ("inference.py", {"model": "mobilenet_v2"}),
+    ("compare.py", {"nets": "mobilenet_v2,efficientnet_lite0"}),
+    ("blocks.py", {"kind": "inverted_residual"}),  # mobilenet_v2's features.2 first
 ])
 def test_auto_downloads_with_progress_then_uses_the_pretrained_weights(
         page, query, served, progress_texts, tmp_path, monkeypatch):
@@ -82,19 +82,20 @@ def test_auto_downloads_with_progress_then_uses_the_pretrained_weights(
     assert not at.exception, at.exception
     assert not at.error, _texts(at.error)
     assert hub_file(url).exists()
-    assert any(t and t.startswith("Downloading the pretrained weights of resnet18:")
+    assert any(t and t.startswith("Downloading the pretrained weights of mobilenet_v2:")
                and "MB (leave the page to cancel)" in t for t in progress_texts), progress_texts
     assert "Random weights" not in _texts(at.warning)
-    loaded = models.get_model("resnet18")  # what "automatic" now resolves to
+    loaded = models.get_model("mobilenet_v2")  # what "automatic" now resolves to
     assert loaded.source == "torchvision"
-    assert torch.equal(loaded.model.state_dict()["fc.weight"], state["fc.weight"])
+    assert torch.equal(loaded.model.state_dict()["classifier.1.weight"],
+                       state["classifier.1.weight"])
     if page == "inference.py":
-        assert "**Weights:** torchvision ResNet18_Weights.IMAGENET1K_V1" in _texts(at.caption)
+        assert "**Weights:** torchvision MobileNet_V2_Weights.IMAGENET1K_V2" in _texts(at.caption)
         assert any(s.value.startswith("Prediction: ") for s in at.subheader)
     elif page == "compare.py":
         assert ":material/verified: torchvision ImageNet weights" in _texts(at.caption)
     else:
-        assert "through resnet18 (torchvision ResNet18_Weights" in _texts(at.caption)
+        assert "through mobilenet_v2 (torchvision MobileNet_V2_Weights" in _texts(at.caption)
 
 
 def test_offline_is_found_within_the_probe_timeout_remembered_and_retried(tmp_path, monkeypatch):
@@ -162,21 +163,21 @@ def test_the_weights_page_downloads_with_progress_and_says_when_offline(
     def row(name):
         return at.dataframe[0].value.set_index("model").loc[name]
 
-    assert row("resnet18")["on this machine"] == "↓ random until downloaded"
-    assert row("resnet18")["size (MB)"] == pytest.approx(44.661)  # torchvision's metadata
+    assert row("mobilenet_v2")["on this machine"] == "↓ random until downloaded"
+    assert row("mobilenet_v2")["size (MB)"] == pytest.approx(13.598)  # torchvision's metadata
     assert row("lenet5")["on this machine"] == "✓ real weights"
     assert row("nin")["on this machine"].startswith("✗ random only")
-    assert "resnet18 (44.7 MB)" in at.selectbox(key="weights_pick").options
-    at.session_state["weights_pick"] = "resnet18"
+    assert "mobilenet_v2 (13.6 MB)" in at.selectbox(key="weights_pick").options
+    at.session_state["weights_pick"] = "mobilenet_v2"
     at.button(key="weights_one").click().run()
     assert not at.exception and not at.error, _texts(at.error)
-    assert "Downloaded: resnet18." in _texts(at.success)
+    assert "Downloaded: mobilenet_v2." in _texts(at.success)
     assert hub_file(url).exists()
-    assert any(t and "resnet18: " in t and " MB" in t for t in progress_texts)
-    assert row("resnet18")["on this machine"] == "✓ real weights (cached)"
+    assert any(t and "mobilenet_v2: " in t and " MB" in t for t in progress_texts)
+    assert row("mobilenet_v2")["on this machine"] == "✓ real weights (cached)"
 
     monkeypatch.setenv("CNN_EXPLORER_WEIGHTS_URL", dead_url())
-    at.session_state["weights_pick"] = "alexnet"  # resnet18 has left the list of missing ones
+    at.session_state["weights_pick"] = "alexnet"  # mobilenet_v2 has left the list of missing ones
     at.button(key="weights_all").click().run()
     assert not at.exception
     assert "no network" in _texts(at.error)
