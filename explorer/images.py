@@ -29,6 +29,24 @@ MAX_BYTES = 50 * 1024 * 1024
 # Inception. A larger image is reduced while it is decoded (JPEG: by the decoder itself), so a
 # 40-megapixel upload holds 12 MB, not 120 MB, for as long as the session keeps it.
 MAX_SIDE = 2048
+# The full-size pixels of a large image exist only while it is decoded. Pillow allocates them in
+# 16 MB blocks by default, which glibc serves from per-thread heaps that keep the memory after
+# the image is freed (each session thread its own: the server grew by the peak of every one).
+# Blocks of 64 MB are above glibc's largest mmap threshold, so they go back to the system when
+# freed. An image smaller than a block still takes only the bytes it needs.
+Image.core.set_block_size(64 * 2**20)
+
+
+def _trim_heap() -> None:
+    """Hand freed heap memory back to the system after a large decode (glibc's malloc_trim;
+    a no-op elsewhere): the numpy and Pillow temporaries under 64 MB live in per-thread heaps
+    that otherwise keep their peak for the life of the server."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 FORMATS = "JPEG, PNG, WebP, BMP, TIFF or GIF"
 
 
@@ -152,6 +170,7 @@ def read_image(data, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE) -> 
                 notes.append(_("Rotated upright as its EXIF orientation says."))
             img = _to_rgb(transposed, notes)
             if img.size != (width, height) and max(width, height) > max_side:
+                _trim_heap()
                 notes.append(_("Reduced from {width} × {height} to {w} × {h} pixels: the networks "
                                "read at most 520 × 520.").format(
                     width=f"{width:,}", height=f"{height:,}", w=f"{img.width:,}",
