@@ -165,8 +165,11 @@ def describe_source(name: str, source: str) -> str:
     """One line for a select box: what this source is and whether it needs the network."""
     spec = zoo.get_spec(name)
     if source == "auto":
-        return _("Automatic (best offline: {source})").format(
-            source=describe_source(name, _auto_source(name)))
+        best = _auto_source(name)
+        if best == "random" and spec.tv_weights:  # the page downloads them when it can
+            return _("Automatic ({source}; random weights if offline)").format(
+                source=describe_source(name, "torchvision"))
+        return _("Automatic ({source})").format(source=describe_source(name, best))
     if source == "package":
         return _("Genuine ImageNet weights (installed package, offline)")
     if source == "trained":
