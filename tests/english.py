@@ -160,8 +160,10 @@ def _vega_texts(spec, path=""):
                     titled = isinstance(enc, dict) and ("title" in enc or any(
                         isinstance(enc.get(k), dict) and "title" in enc[k]
                         for k in ("axis", "legend")))
-                    if isinstance(enc, dict) and "field" in enc and not titled \
-                            and channel in ("x", "y", "color") and enc.get("legend", 1) is not None:
+                    hidden = isinstance(enc, dict) and (
+                        enc.get("legend", 1) is None or enc.get("axis", 1) is None)
+                    if isinstance(enc, dict) and "field" in enc and not titled and not hidden \
+                            and channel in ("x", "y", "color"):
                         yield f"{path}.{channel}.field", enc["field"]
                     yield from _vega_texts(enc, f"{path}.{channel}")
             elif k not in ("data", "datasets", "$schema"):

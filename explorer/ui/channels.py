@@ -165,7 +165,8 @@ def filters_view(loaded, layer: ch.ChannelLayer, channel: int, image: Image.Imag
         df = pd.DataFrame({"input channel": np.arange(len(view.in_norms)),
                            "norm": view.in_norms})
         st.altair_chart(alt.Chart(df).mark_bar().encode(
-            x=alt.X("input channel:O", axis=alt.Axis(labels=len(df) <= 64)),
+            x=alt.X("input channel:O", axis=alt.Axis(labels=len(df) <= 64),
+                    title=_("input channel")),
             y=alt.Y("norm:Q", title=_("weight norm"))).properties(height=160),
             width="stretch")
     if view.strongest and view.strongest[0][1].shape[-1] > 1:

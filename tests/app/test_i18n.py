@@ -117,11 +117,16 @@ def _allowed() -> frozenset[str]:
 
     from explorer import zoo
 
+    from explorer.analysis import analyze
+
     names = {"English"}
     for name in zoo.list_models():
         spec = zoo.get_spec(name)
         names |= {name, spec.family, spec.paper}
         names |= set(zoo.class_names(name))
+    for name in SHOWN_MODELS:  # layer paths and their parts ("features", "classifier")
+        for row in analyze(name).layers:
+            names |= {row.name, *row.name.split(".")} if row.name else set()
     names |= {n for n in dir(nn) if n[:1].isupper()}
     # Module classes of the zoo's networks (layer types in the tables and filters).
     import sys
@@ -173,6 +178,10 @@ def _assert_chinese(at, what: str) -> None:
     assert not left, f"{what}: English left in the Chinese UI:\n" + "\n".join(left)
 
 
+SHOWN_MODELS = ["googlenet", "resnet50", "mnist_nin", "efficientnet_lite0", "lenet5",
+                "mnist_plain", "mnist_bn_dropout", "resnet18"]
+
+
 @pytest.mark.parametrize("page,params", [
     ("pages/overview.py", {}),
     ("pages/architecture.py", {"model": "googlenet"}),
@@ -184,6 +193,9 @@ def _assert_chinese(at, what: str) -> None:
     ("pages/inference.py", {"model": "lenet5"}),
     ("pages/compare.py", {"data": "mnist"}),
     ("pages/train.py", {}),
+    ("pages/channels.py", {}),
+    ("pages/channels.py", {"model": "lenet5"}),
+    ("pages/weights.py", {}),
 ])
 def test_every_page_in_chinese_leaves_no_english_sentence(page, params):
     at = _zh(page, **params)
