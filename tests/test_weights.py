@@ -254,6 +254,7 @@ def _serve(monkeypatch, root, url, payload: bytes, name: str):
 
     (root / name).write_bytes(payload)
     monkeypatch.setattr(weights, "_tv_weights", lambda spec: SimpleNamespace(url=f"{url}/{name}"))
+    monkeypatch.delenv("CNN_EXPLORER_WEIGHTS_URL", raising=False)  # the URL above is local
 
 
 def test_the_download_lands_in_the_hub_cache_with_progress(torch_home, local_server, monkeypatch):
