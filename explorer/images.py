@@ -182,13 +182,12 @@ def read_image(data, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE) -> 
             "The image is too large to decode safely (it looks like a decompression bomb). "
             "Resize it and upload it again.")) from None
     except UnidentifiedImageError:
-        head = raw[:64]
-        text = all(32 <= b < 127 or b in (9, 10, 13) for b in head)
-        raise ImageLoadError((
-            _("This file is a text file, not an image that Pillow can read. Upload a {formats} "
-              "image.") if text else
-            _("This file is not an image that Pillow can read. Upload a {formats} image.")
-        ).format(formats=FORMATS)) from None
+        from explorer.filetypes import kind_of
+
+        raise ImageLoadError(_(
+            "It is {kind}, not an image the explorer can read, whatever its name says. Upload "
+            "the picture itself as a {formats} file (on a web page: right-click the picture, "
+            "then Save image as).").format(kind=kind_of(raw), formats=FORMATS)) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(_(
             "The image is damaged or truncated and cannot be decoded ({error}). Try another "

@@ -398,10 +398,15 @@ def _safe_torch_load(data: bytes, what: str = "checkpoint") -> Any:
                 "calls {calls}), not just tensors. Save only the weights — "
                 "torch.save(model.state_dict(), path) or safetensors — and upload that.").format(
                 what=what, calls=", ".join(dict.fromkeys(unsafe)))) from None
+        from .filetypes import kind_of
+
         raise WeightsError(_(
-            "Could not read the {what} as a PyTorch checkpoint (it is not a torch.save file). "
-            "Upload a file written by torch.save(model.state_dict(), path) or a .safetensors "
-            "file.").format(what=what)) from None
+            "The {what} is {kind}: neither a PyTorch checkpoint (torch.save writes a ZIP "
+            "archive holding a pickle) nor a safetensors file (an 8-byte header length, then "
+            "a JSON header). If it should be one, it is damaged or incomplete: save or "
+            "download it again. Weights are saved with torch.save(model.state_dict(), path) or "
+            "safetensors.torch.save_file(model.state_dict(), path).").format(
+            what=what, kind=kind_of(data))) from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, AttributeError) as exc:
         raise WeightsError(_(
             "Could not read the {what} as a PyTorch checkpoint ({error}). Upload a file written "
