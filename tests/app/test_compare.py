@@ -176,7 +176,8 @@ def test_mnist_mode_cka_over_real_test_digits(mnist_at):
     assert not at.exception and not at.error
     result = at.session_state["cka_result"]
     assert (result["a"], result["b"], result["n"]) == ("mnist_plain", "mnist_bn_dropout", 256)
-    assert "10 bundled digits + 246 MNIST test images" in result["what"]
+    # The result keeps what it was computed over as parts (said in the current language).
+    assert any("10 bundled digits + 246 MNIST test images" in c.value for c in at.caption)
     for matrix in (result["biased"], result["debiased"]):
         assert matrix.shape == (2, 2) and np.isfinite(matrix).all()
     assert ((result["biased"] >= 0) & (result["biased"] <= 1)).all()
