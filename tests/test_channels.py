@@ -191,7 +191,18 @@ def test_visualisation_beats_every_pool_photo_at_three_depths(lite, pool_means):
     _assert_untouched(lite.model, snap)
 
 
-def test_lenet5_class_images_are_read_as_that_digit_by_the_other_mnist_networks(capsys):
+@pytest.fixture
+def one_thread():
+    """A 32×32 network's ops are tiny: with two OpenMP threads on a busy CPU each op waits for
+    a free core (64 steps: 6 s instead of 0.3 s)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_lenet5_class_images_are_read_as_that_digit_by_the_other_mnist_networks(capsys,
+                                                                                 one_thread):
     lenet = load_model("lenet5", "trained")
     others = [load_model(n, "trained") for n in ("mnist_plain", "mnist_bn_dropout", "mnist_nin")]
     snap = _snapshot(lenet.model)

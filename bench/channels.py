@@ -1,0 +1,167 @@
+"""What the Channels page's work costs, as ratios to baselines measured in the same run.
+
+    .venv/bin/python bench/channels.py                      # CPU here, CUDA where there is one
+    .venv/bin/python bench/channels.py --device cuda --images 600
+
+1. Feature visualisation with the default settings (EfficientNet-Lite0: 256 steps at 224;
+   LeNet-5: 128 steps at 32) against ``steps ×`` one forward+backward of the same network on
+   an input of the same size, measured here: (a) the network up to the target layer, the work
+   one step must do; (b) the whole network. Goal: ratio (a) ≤ 1.3.
+2. Top images of a whole layer over the ImageNet pool (600 photos): one pass with every
+   channel's maximum and position recorded, against the bare forward passes over the same
+   images (same DataLoader, batch and workers: decoding is in both). Goal ≤ 1.2.
+3. Switching channels once a layer is cached: reading the layer's result from the disk cache,
+   ranking the top and bottom 9, and (cold) cropping their 18 receptive fields from the images.
+   Goal: under 0.2 s.
+
+Absolute times are printed too. EfficientNet-Lite0 uses its packaged ImageNet weights; speed
+does not depend on them.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from explorer import channels as ch  # noqa: E402
+from explorer.channels.fields import borrowed_copy, tap  # noqa: E402
+from explorer.features import capture  # noqa: E402
+from explorer.inference import model_on, pick_device  # noqa: E402
+from explorer.weights import load_model  # noqa: E402
+
+try:
+    from explorer.data import data_root
+except ImportError:  # pragma: no cover
+    def data_root(kind):
+        return ROOT.parent / "shared" / "data" / kind
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def fwd_bwd(loaded, layer, size, steps, device) -> tuple[float, float]:
+    """Seconds for ``steps`` forward+backward passes: up to ``layer``, and the whole network."""
+    net = model_on(loaded.model, device)
+    c = loaded.spec.input_size[0]
+    x0 = torch.rand(1, c, size + 12, size + 12, device=device)  # the padded, jittered size
+    times = []
+    with borrowed_copy(net) as clone, torch.enable_grad():
+        for target in (layer, None):
+            def one():
+                x = x0.clone().requires_grad_(True)
+                if target is None or target == ch.LOGITS:
+                    out = clone(x)
+                    out = out[0, 0] if out.dim() == 2 else out.mean()
+                else:
+                    with tap(clone, target) as run:
+                        out = run(x)[0, 0].mean()
+                out.backward()
+
+            for _ in range(3):
+                one()
+            sync(device)
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                one()
+            sync(device)
+            times.append(time.perf_counter() - t0)
+    return times[0], times[1]
+
+
+def bench_vis(name, source, layer, target, objective, device):
+    loaded = load_model(name, source)
+    s = ch.settings_for(name)
+    size = s.size or loaded.spec.input_size[1]
+    ch.visualize(loaded, layer, target, objective=objective,
+                 settings=ch.settings_for(name, steps=4), device=device)  # warm-up
+    sync(device)
+    t0 = time.perf_counter()
+    result = ch.visualize(loaded, layer, target, objective=objective, settings=s, device=device)
+    sync(device)
+    total = time.perf_counter() - t0
+    to_layer, whole = fwd_bwd(loaded, layer, size, s.steps, device)
+    print(f"{name} ({loaded.source}) {objective} {layer} {target}: {s.steps} steps at {size}: "
+          f"{total:.2f} s; steps × fwd+bwd to the layer {to_layer:.2f} s, whole network "
+          f"{whole:.2f} s -> ratio {total / to_layer:.2f} (goal ≤ 1.3), {total / whole:.2f} "
+          f"vs the whole network; final {result.final:.3f} vs grey {result.grey:.3f}")
+
+
+def bench_top(loaded, layer, folder, n, device, batch, workers):
+    images = ch.ImageSet.from_folder(folder, limit=n)
+    net = model_on(loaded.model, device)
+    loader = torch.utils.data.DataLoader(ch.top._Dataset(images, loaded.preprocess),
+                                         batch_size=batch, num_workers=workers)
+    # Bare forward passes over the same images (warm the model first).
+    with torch.inference_mode():
+        net(torch.rand(batch, 3, 224, 224, device=device))
+    sync(device)
+    t0 = time.perf_counter()
+    with torch.inference_mode():
+        for x, _ok in loader:
+            net(x.to(device))
+    sync(device)
+    bare = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        result, cached = ch.cached_layer_top(loaded, layer, images, root=Path(tmp), batch=batch,
+                                             workers=workers, device=device)
+        sync(device)
+        top = time.perf_counter() - t0
+        assert not cached
+        print(f"top images {loaded.name} {layer} ({result.channels} channels) over {len(images)} "
+              f"images: {top:.2f} s; bare forward passes {bare:.2f} s -> ratio {top / bare:.2f} "
+              f"(goal ≤ 1.2); batch {batch}, {workers} workers")
+        lookups, crops = [], []
+        for c in range(0, result.channels, max(1, result.channels // 10))[:10]:
+            t0 = time.perf_counter()
+            again, hit = ch.cached_layer_top(loaded, layer, images, root=Path(tmp))
+            examples = again.ranked(c, 9) + again.ranked(c, 9, least=True)
+            lookups.append(time.perf_counter() - t0)
+            assert hit
+            t0 = time.perf_counter()
+            for e in examples:
+                ch.crop_example(loaded.name, layer, images.load(e.index), loaded.preprocess, e.pos)
+            crops.append(time.perf_counter() - t0)
+        look, crop = sum(lookups) / len(lookups), sum(crops) / len(crops)
+        print(f"switching channels (cached layer): {look * 1000:.1f} ms to read and rank, "
+              f"{crop * 1000:.0f} ms to crop 18 images cold -> {look + crop:.3f} s per switch "
+              f"(goal < 0.2 s; the page also caches the images it has shown)")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device")
+    p.add_argument("--images", type=int, default=600)
+    p.add_argument("--layer", default="features.5")
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
+    p.add_argument("--skip-vis", action="store_true")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    print(f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})"
+                                 if device.type == "cuda" else
+                                 f" ({torch.get_num_threads()} threads)"))
+    if not args.skip_vis:
+        bench_vis("efficientnet_lite0", "auto", args.layer, 0, "channel", device)
+        bench_vis("lenet5", "trained", ch.LOGITS, 3, "class", device)
+    lite = load_model("efficientnet_lite0")
+    bench_top(lite, args.layer, data_root("imagenet-pool"), args.images, device, args.batch,
+              args.workers)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
