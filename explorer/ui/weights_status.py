@@ -45,16 +45,12 @@ def missing() -> list:
 
 
 def sidebar_line() -> None:
-    """One line: how many networks have real weights here, with a link to the Weights page."""
+    """One line: how many networks have real weights here (the Weights page, in the
+    navigation above, says which and downloads them)."""
     rows = _rows()
     real = sum(r.real_here for r in rows)
     st.caption(_("**Weights:** {real} of {total} networks have real weights on this machine, "
-                 "{more} more can be downloaded; the rest run with random weights, labelled as "
-                 "such.").format(real=real, total=len(rows),
+                 "{more} more can be downloaded (Weights page); the rest run with random "
+                 "weights, labelled as such.").format(real=real, total=len(rows),
                                  more=sum(r.origin == "torchvision" and not r.real_here
                                           for r in rows)))
-    try:
-        st.page_link("pages/weights.py", label=_("Weights: see and download"),
-                     icon=":material/download:")
-    except Exception:  # run without app.py's navigation (a page alone): no link to draw
-        pass
