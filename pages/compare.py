@@ -12,6 +12,7 @@ from explorer.analysis import analyze
 from explorer.i18n import N_, _, ngettext
 from explorer.ui import query
 from explorer.ui.models import get_model, model_for_page, retry_button
+from explorer.ui.uploads import decoded_once
 from explorer.ui.widgets import UPLOAD_TYPES, image_input
 from explorer.ui.router import through_router
 
@@ -168,13 +169,11 @@ def _cka_images(which: str, views: int, dataset: str = "imagenet"):
     if which in ("uploads", "both"):
         before = len(sources)
         files = st.session_state.get(_key("cka_uploads", dataset)) or []
-        for f in files:
-            try:
-                images.load_image(f.getvalue())
-            except images.ImageLoadError as exc:
-                st.error(_("{file} is left out: {error}").format(file=f.name, error=exc))
+        for name, image in decoded_once(_key("cka_uploads", dataset), files):  # once per file
+            if isinstance(image, str):
+                st.error(_("{file} is left out: {error}").format(file=name, error=image))
                 continue
-            sources.append(f.getvalue())
+            sources.append(image)
         counts.append((N_("{n} uploaded"), {"n": len(sources) - before}))
     root = _mnist_test_root() if digits else None
     extra = (_mnist_test_digits(root, MNIST_TEST_FIRST, MNIST_CKA_TOTAL - len(sources))
@@ -367,7 +366,7 @@ if which != "samples":
     st.file_uploader((_("Digits for CKA ({formats})") if digits else
                       _("Images for CKA ({formats})")).format(formats=images.FORMATS),
                      type=UPLOAD_TYPES, accept_multiple_files=True,
-                     key=_key("cka_uploads", dataset))
+                     key=_key("cka_uploads", dataset), max_upload_size=images.MAX_BYTES // 2**20)
 topped_up = digits and _mnist_test_root() is not None
 opts = st.columns(3)
 with opts[0]:

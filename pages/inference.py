@@ -9,6 +9,7 @@ import streamlit as st
 
 from explorer import attribution, inference, weights, zoo
 from explorer.i18n import _
+from explorer.ui.checkpoint import checkpoint_uploader
 from explorer.ui.models import available_sources, model_for_page, session_model
 from explorer.ui.widgets import image_input, model_picker
 from explorer.ui.router import through_router
@@ -28,8 +29,7 @@ def _sha(data: bytes) -> str:
 
 
 def _uploaded_model(name: str):
-    upload = st.file_uploader(_("Checkpoint (a state dict saved with torch.save, or "
-                                "safetensors)"), type=CHECKPOINT_TYPES, key=f"inference_ckpt_{name}")
+    upload = checkpoint_uploader(name, key=f"inference_ckpt_{name}")  # size and limit first
     if upload is None:
         st.info(_("Upload a checkpoint for {model} (the state dict of this architecture).")
                 .format(model=name))

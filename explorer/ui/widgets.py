@@ -96,7 +96,8 @@ def image_input(key: str, digits: bool = False, camera: bool = True,
         name = sample_label(name)
     elif mode == "Upload":
         upload = st.file_uploader(_("Upload an image ({formats})").format(
-            formats=images.FORMATS), type=UPLOAD_TYPES, key=f"{key}_upload")
+            formats=images.FORMATS), type=UPLOAD_TYPES, key=f"{key}_upload",
+            max_upload_size=images.MAX_BYTES // 2**20)  # the server's limit is for checkpoints
         if upload is None:
             st.caption(_("No file yet: drop one above, or choose a sample."))
             return None
