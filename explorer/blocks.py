@@ -1277,7 +1277,18 @@ class Cost:
 
     @property
     def ratio(self) -> float:
-        return self.block / self.naive
+        return self.block / self.naive if self.naive else float("inf")
+
+    def comparison(self) -> str:
+        """"3.2× fewer" when the block is cheaper, "3.1× more" when it costs more, never
+        "0.3× fewer" (issue 14)."""
+        if self.block == self.naive:
+            return _("the same")
+        if self.block < self.naive:
+            return (_("{times}× fewer").format(times=f"{self.naive / self.block:.1f}")
+                    if self.block else _("none at all"))
+        return (_("{times}× more").format(times=f"{self.block / self.naive:.1f}")
+                if self.naive else _("more than none"))
 
     def text(self) -> str:
         parts = " + ".join(fmt_int(p) for p in self.parts)

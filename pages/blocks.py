@@ -174,9 +174,9 @@ def _show_costs(kind: str, trace: blocks.BlockTrace) -> None:
             st.markdown(f"**{cost.title}**" + (f" · _{cost.seed}_" if cost.seed else ""))
             st.markdown(f"- {cost.naive_label}: **{_count(cost.naive)}** {cost.unit}\n"
                         f"- {cost.block_label}: {total} {cost.unit}\n- "
-                        + _("ratio: **{ratio}** {versus} ({times}× fewer)").format(
+                        + _("ratio: **{ratio}** {versus} ({comparison})").format(
                             ratio=f"{cost.ratio:.1%}", versus=cost.versus,
-                            times=f"{cost.naive / cost.block:.1f}"))
+                            comparison=cost.comparison()))
             if cost.note:
                 st.caption(cost.note)
 
