@@ -994,7 +994,8 @@ def summary() -> dict:
             "params_keras": a.params_total, "macs": a.macs,
             "receptive_field": end[-1].receptive_field if end else None,
         })
-    return {"generated_by": "python -m explorer.analysis --summary", "models": models}
+    return {"generated_by": "python -m explorer.analysis --summary",
+            "block_kinds": dict(zoo.BLOCK_KINDS), "models": models}
 
 
 def write_summary(path=None) -> str:
@@ -1004,7 +1005,8 @@ def write_summary(path=None) -> str:
     from .catalog import SUMMARY_PATH
 
     data = summary()  # one model per line: a change reads as a one-line diff
-    text = ('{"generated_by": ' + json.dumps(data["generated_by"]) + ', "models": [\n'
+    text = ('{"generated_by": ' + json.dumps(data["generated_by"]) + ',\n"block_kinds": '
+            + json.dumps(data["block_kinds"], ensure_ascii=False) + ',\n"models": [\n'
             + ",\n".join(json.dumps(m, ensure_ascii=False) for m in data["models"]) + "\n]}\n")
     if path == "-":
         sys.stdout.write(text)

@@ -56,6 +56,7 @@ __all__ = [
     "DeletionCurve",
     "explain",
     "estimate_seconds",
+    "estimate_from_forward",
     "conv_layers",
     "gradcam_layers",
     "deletion_curve",
@@ -266,10 +267,11 @@ def explain(loaded: "LoadedModel", image_tensor: torch.Tensor, method: str,
             progress: Callable[[int, int], None] | None = None, **opts) -> AttributionResult:
     """Attribute the ``target`` logit (default: the predicted class) to the input pixels.
 
-    ``opts``: ``n_steps`` (IG, 32), ``internal_batch_size`` (IG), ``nt_samples`` (SmoothGrad,
+    ``opts``: ``n_steps`` (IG; default: chosen by the convergence delta, see
+    :mod:`explorer.ig`, within ``rtol``), ``internal_batch_size`` (IG), ``nt_samples`` (SmoothGrad,
     16), ``noise`` (SmoothGrad stdev as a fraction of the input range, 0.15), ``window`` /
     ``stride`` / ``perturbations_per_eval`` (Occlusion). ``progress(done, total)`` is called
-    during Occlusion.
+    during Occlusion and Integrated Gradients (steps chosen by the delta).
     """
     if method not in METHODS:
         raise AttributionError(f"Unknown method {method!r}; choose one of {', '.join(METHODS)}.")
@@ -303,8 +305,19 @@ def _explain(loaded, model, x, method, target, layer, device, progress, opts, t0
     x.requires_grad_(True)
     if method == "saliency":
         attr = Saliency(forward).attribute(x, target=target, abs=False)
-    elif method == "integrated_gradients":
-        n_steps = int(opts.get("n_steps", 32))
+    elif method == "integrated_gradients" and not opts.get("n_steps"):
+        # Steps chosen by the convergence delta on nested grids (explorer.ig), batched.
+        from .ig import RTOL, integrated_gradients
+
+        ig = integrated_gradients(
+            forward, x.detach(), target, batch=int(opts.get("internal_batch_size")
+                                                   or _ig_batch(device)),
+            rtol=float(opts.get("rtol", RTOL)), progress=progress)
+        attr = ig.attributions
+        notes.update(convergence_delta=abs(ig.delta), relative_delta=ig.relative_delta,
+                     n_steps=ig.n_steps, converged=ig.converged, steps_tried=ig.history)
+    elif method == "integrated_gradients":  # a fixed number of steps: Captum's own IG
+        n_steps = int(opts["n_steps"])
         batch = int(opts.get("internal_batch_size") or _ig_batch(device))
         attr, delta = IntegratedGradients(forward).attribute(
             x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps,
@@ -383,9 +396,23 @@ def estimate_seconds(loaded: "LoadedModel", image_tensor: torch.Tensor, method: 
         if device.type == "cuda":
             torch.cuda.synchronize()
         forward = time.perf_counter() - t0
-    passes = {"integrated_gradients": int(opts.get("n_steps", 32)) + 2,
+    return estimate_from_forward(method, forward, x, **opts)
+
+
+def estimate_from_forward(method: str, forward_seconds: float, image_tensor: torch.Tensor,
+                          **opts) -> float:
+    """A rough run time for ``explain`` from the time of one forward pass of one image (the
+    prediction's): no extra pass, so a page can say what every method will cost before it runs.
+    A backward pass costs about two forwards; batches cost about their size in forwards. For
+    Integrated Gradients without ``n_steps`` it assumes 32 steps (the search can stop at 8 or go
+    on to 128, see explorer.ig)."""
+    f = max(float(forward_seconds), 1e-4)
+    if method == "occlusion":
+        window, stride = _occlusion_params(image_tensor, opts)
+        return f * (occlusion_windows(image_tensor, window, stride) + 1)
+    passes = {"integrated_gradients": int(opts.get("n_steps") or 32) + 1,
               "smoothgrad": int(opts.get("nt_samples", 16)), "guided_gradcam": 2}.get(method, 1)
-    return forward * 3 * passes + forward  # backward ≈ 2 forwards, plus the target forward
+    return f * 3 * passes + f  # backward ≈ 2 forwards, plus the target forward
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import functools
 import json
 from pathlib import Path
 
-__all__ = ["SUMMARY_PATH", "REGENERATE", "summary", "list_models", "info", "rows"]
+__all__ = ["SUMMARY_PATH", "REGENERATE", "summary", "list_models", "info", "rows", "block_kinds"]
 
 SUMMARY_PATH = Path(__file__).resolve().parent.parent / "assets" / "zoo_summary.json"
 REGENERATE = "python -m explorer.analysis --summary"
@@ -47,6 +47,11 @@ def info(name: str) -> dict:
                 "dataset": spec.dataset, "input_size": list(spec.input_size),
                 "num_classes": spec.num_classes, "min_size": spec.min_size,
                 "published_top1": spec.published_top1}
+
+
+def block_kinds() -> dict[str, str]:
+    """``zoo.BLOCK_KINDS``: block kind -> its English label (translate with ``_`` to show)."""
+    return summary()["block_kinds"]
 
 
 def rows() -> list[dict]:

@@ -1,10 +1,9 @@
 """Architecture: how one network is built, as a diagram and a per-layer table."""
 import streamlit as st
 
-from explorer import diagram, zoo
-from explorer.analysis import AnalysisError, analyze
+from explorer import diagram
 from explorer.i18n import N_, _, format_count, get_language
-from explorer.ui import charts, columns, query
+from explorer.ui import charts, columns, query, warmup
 from explorer.ui.widgets import model_picker
 from explorer.ui.router import through_router
 
@@ -79,6 +78,10 @@ st.write(_("How a network is built: its stages, blocks and layers, each with the
 left, mid, right = st.columns([2, 1, 2])
 with left:
     name = model_picker("arch_model", default="googlenet", query_param="model")
+warmup.wait()  # the title and the model picker are drawn: now what needs torch
+from explorer import zoo  # noqa: E402
+from explorer.analysis import AnalysisError, analyze  # noqa: E402
+
 spec = zoo.get_spec(name)
 c, h, w = spec.input_size
 with mid:

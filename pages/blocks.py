@@ -1,13 +1,14 @@
 """Blocks: step through Inception, residual, dense, depthwise-separable and the other classic
 blocks one operation at a time, with shapes, costs, real activations and the source code."""
+from __future__ import annotations  # annotations name modules imported after the title
+
 import hashlib
 
 import streamlit as st
 
-from explorer import blocks, weights, zoo
+from explorer import catalog
 from explorer.i18n import N_, _, format_count, get_language
-from explorer.ui import columns, query
-from explorer.ui.models import get_model, model_for_page
+from explorer.ui import columns, query, warmup
 from explorer.ui.widgets import image_input
 from explorer.ui.router import through_router
 
@@ -15,7 +16,7 @@ through_router()
 
 FORMS = ["From a real model", "Standalone"]  # values; shown translated
 FORM_LABELS = {FORMS[0]: N_("From a real model"), FORMS[1]: N_("Standalone")}
-KINDS = list(zoo.BLOCK_KINDS)
+KINDS = list(catalog.block_kinds())
 STEP = "blk_step"
 
 
@@ -65,7 +66,7 @@ def _kind_picker() -> str:
     if "blk_kind" not in st.session_state:
         st.session_state["blk_kind"] = query.get_choice("kind", KINDS, "inception_v1")
     kind = st.selectbox(_("Block"), KINDS, key="blk_kind",
-                        format_func=lambda k: _(zoo.BLOCK_KINDS[k]))
+                        format_func=lambda k: _(catalog.block_kinds()[k]))
     st.query_params["kind"] = kind
     return kind
 
@@ -204,6 +205,9 @@ with top[1]:
                     help=_("From a real model: a block of a zoo network, with your image's "
                            "activations. Standalone: the same class built from your own input "
                            "shape and channel settings."))
+warmup.wait()  # the title and the first controls are drawn: now what needs torch
+from explorer import blocks, weights, zoo  # noqa: E402
+from explorer.ui.models import get_model, model_for_page  # noqa: E402
 
 trace = None
 real = None

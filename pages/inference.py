@@ -1,16 +1,13 @@
 """Inference: put an image through a CNN, see its top guesses, and ask which pixels drove them."""
 import hashlib
-import io
 
 import altair as alt
-import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import attribution, inference, weights, zoo
 from explorer.i18n import _
+from explorer.ui import warmup
 from explorer.ui.checkpoint import checkpoint_uploader
-from explorer.ui.models import available_sources, model_for_page, session_model
 from explorer.ui.widgets import image_input, model_picker
 from explorer.ui.router import through_router
 
@@ -62,26 +59,9 @@ def _load(name: str, source: str):
 # Cached computations (keys: model, weights, image; the loaded model and tensor ride along)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _explain(model_key, image_key, method, target, layer, _loaded, _x):
-    return attribution.explain(_loaded, _x, method, target=target, layer=layer)
-
-
 @st.cache_data(max_entries=32, show_spinner=False)
 def _deletion(model_key, image_key, method, target, layer, _loaded, _x, _map):
     return attribution.deletion_curve(_loaded, _x, _map, target)
-
-
-def _png(image) -> bytes:
-    buf = io.BytesIO()
-    image.save(buf, "PNG")
-    return buf.getvalue()
-
-
-def _npy(array) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array)
-    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,71 +122,15 @@ def _attribution_section(loaded, x, view, pred, model_key, image_key) -> None:
         st.info(_("Choose one or more methods above."))
         return
 
-    results = {}
-    columns = st.columns(len(methods))
-    for method, col in zip(methods, columns):
-        with col:
-            method_name = _(attribution.METHODS[method])
-            st.markdown(f"**{method_name}**")
-            m_layer = layer if method in ("gradcam", "guided_gradcam") else None
-            try:
-                if method in attribution.SLOW_METHODS:
-                    result = _occlusion(loaded, x, target, model_key, image_key)
-                else:
-                    with st.spinner(_("Computing {method}…").format(method=method_name)):
-                        result = _explain(model_key, image_key, method, target, m_layer, loaded, x)
-            except attribution.AttributionError as exc:
-                st.error(f"{exc}")
-                continue
-            except Exception as exc:  # any layer/method combination: say so, keep the page
-                st.error(_("{method} failed on this model ({error}). Try another layer or "
-                           "method.").format(method=method_name, error=exc))
-                continue
-            if result is None:
-                continue
-            results[method] = result
-            picture = attribution.overlay(view, result.map, opacity)
-            st.image(picture, width="stretch")
-            extra = (" · " + _("layer {layer}").format(layer=result.layer)
-                     if result.layer else "")
-            st.caption(f"{result.seconds:.2f} s{extra}")
-            d1, d2 = st.columns(2)
-            stem = f"{loaded.name}_{method}_class{target}"
-            d1.download_button(_("Overlay PNG"), _png(picture), file_name=f"{stem}.png",
-                               mime="image/png", key=f"inference_png_{method}",
-                               icon=":material/download:")
-            d2.download_button(_("Raw .npy"), _npy(result.raw), file_name=f"{stem}.npy",
-                               mime="application/octet-stream", key=f"inference_npy_{method}",
-                               icon=":material/download:")
+    # Every column is drawn at once with its cost, then filled in one by one (explorer.ui.maps).
+    results = maps.draw_maps(loaded, x, view, methods, target, layer, opacity, model_key,
+                             image_key, pred.latency_ms / 1000, inference.pick_device().type)
     if results:
         _deletion_section(loaded, x, results, target, layer, model_key, image_key)
         from explorer.ui.trust import trust_sections  # sanity checks, faithfulness, CAMs by depth
 
         trust_sections(loaded, x, view, pred, methods, target, layer, results, model_key,
                        image_key, opacity)
-
-
-def _occlusion(loaded, x, target, model_key, image_key):
-    store = st.session_state.setdefault("inference_occlusion", {})
-    key = (model_key, image_key, target)
-    if key in store:
-        return store[key]
-    seconds = attribution.estimate_seconds(loaded, x, "occlusion")
-    st.info(_("Occlusion slides a grey patch over the image and re-runs the network for each "
-              "position: about {seconds:.0f} s on {device}.").format(
-        seconds=seconds, device=inference.pick_device().type))
-    if not st.button(_("Run occlusion"), key="inference_run_occlusion"):
-        return None
-    bar = st.progress(0.0, text=_("Occlusion…"))
-    result = attribution.explain(
-        loaded, x, "occlusion", target=target,
-        progress=lambda done, total: bar.progress(
-            done / total, text=_("Occlusion: {done}/{total} batches").format(done=done,
-                                                                           total=total)))
-    bar.empty()
-    store.clear()
-    store[key] = result
-    return result
 
 
 def _deletion_section(loaded, x, results, target, layer, model_key, image_key) -> None:
@@ -243,6 +167,11 @@ st.caption(_("Classify your own image with a classic CNN, see the top guesses, a
 left, right = st.columns([1, 2], gap="large")
 with left:
     name = model_picker("inference_model", default="efficientnet_lite0", query_param="model")
+    warmup.wait()  # the title and the model picker are drawn: now what needs torch
+    from explorer import attribution, inference, weights, zoo  # noqa: E402
+    from explorer.ui import maps  # noqa: E402
+    from explorer.ui.models import available_sources, model_for_page, session_model  # noqa: E402
+
     spec = zoo.get_spec(name)
     # A model just trained on the Train page comes first: that is what the user came to try.
     trained_here = ["session"] if session_model(name) is not None else []

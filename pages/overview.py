@@ -3,10 +3,9 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from explorer import zoo
+from explorer import catalog  # the committed summary: this page never waits for torch
 from explorer.i18n import N_, _
-from explorer.analysis import analyze
-from explorer.ui import charts, columns, weights_status
+from explorer.ui import charts, columns, warmup, weights_status
 from explorer.ui.router import through_router
 
 through_router()
@@ -26,9 +25,9 @@ LINKS = [
 ]
 
 
-@st.cache_data(show_spinner=False)  # the spinner is drawn translated below
+@st.cache_data(show_spinner=False)
 def _zoo_table() -> pd.DataFrame:
-    return pd.DataFrame([charts.zoo_row(zoo.get_spec(n), analyze(n)) for n in zoo.list_models()])
+    return pd.DataFrame(catalog.rows())
 
 
 def _link(path: str, label: str, icon: str, why: str) -> None:
@@ -55,13 +54,15 @@ st.subheader(_("Every network, side by side"))
 st.write(_("Two decades of CNNs: networks grew deeper and more accurate, then learned to do "
            "more with fewer parameters and less computation (1×1 bottlenecks, residuals, "
            "depthwise-separable convolutions). Click a column header to sort."))
-with st.spinner(_("Analysing every network in the zoo…")):
-    table = _zoo_table()
+table = _zoo_table()
 shown = table.drop(columns=["params (M)", "GMACs"])
 shown.insert(1, "architecture", "architecture?model=" + shown["model"])
-shown.insert(2, "weights here", shown["model"].map(weights_status.weights_here()))
-st.dataframe(
-    shown, hide_index=True,
+# Which weights are here needs torch: on a fresh server, "checking…" until the end of the page.
+here = weights_status.weights_here() if warmup.imported() else {}
+shown.insert(2, "weights here", shown["model"].map(here).fillna(_("checking…")))
+table_slot = st.empty()
+table_args = dict(
+    hide_index=True,
     height=35 * (len(table) + 1) + 3,  # every network at once, no inner scrolling
     column_config=columns.config(shown, {
         "model": st.column_config.TextColumn(pinned=True, width="medium"),
@@ -91,6 +92,7 @@ st.dataframe(
             format="%.1f", help=_("Published ImageNet top-1 accuracy of the pretrained "
                                   "weights.")),
     }))
+table_slot.dataframe(shown, **table_args)
 st.caption(_("MACs = multiply-accumulates of convolution and linear layers; FLOPs = 2 × MACs. "
              "Parameters and MACs are computed by the explorer's own analysis (on PyTorch's "
              "meta device, no weights loaded) and match torchvision's published figures."))
@@ -106,3 +108,8 @@ st.caption(_(
     vgg_x=gmacs["vgg16"] / gmacs["googlenet"], vgg=top1["vgg16"], googlenet=top1["googlenet"],
     points=top1["resnet34"] - top1["mobilenet_v2"],
     mobile_x=gmacs["resnet34"] / gmacs["mobilenet_v2"]))
+
+if not here:  # PyTorch was still loading when the table was drawn: fill in its weights column
+    warmup.wait(spinner=False)
+    shown["weights here"] = shown["model"].map(weights_status.weights_here())
+    table_slot.dataframe(shown, **table_args)

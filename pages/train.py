@@ -4,10 +4,8 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from explorer import inference, train, weights
 from explorer.i18n import N_, _
-from explorer.ui import columns
-from explorer.ui.models import get_model
+from explorer.ui import columns, warmup
 from explorer.ui.router import through_router
 from explorer.ui.widgets import image_input
 
@@ -23,6 +21,9 @@ st.caption(_("Seed 002 trains three Keras CNNs on MNIST (Adam, batch 64, 10 % va
              "5 epochs) and LeCun et al. report LeNet-5's accuracy. Here are their numbers "
              "beside ours; train one yourself, watch the curves, then draw a digit and let the "
              "networks read it."))
+warmup.wait()  # the title is drawn: now what needs torch
+from explorer import inference, train, weights  # noqa: E402
+from explorer.ui.models import get_model  # noqa: E402
 
 
 def _label(name: str) -> str:

@@ -6,7 +6,7 @@ import hashlib
 import streamlit as st
 from PIL import Image
 
-from explorer import images, zoo
+from explorer import catalog, images  # catalog, not zoo: pickers draw before torch loads
 from explorer.i18n import N_, _, get_language
 from explorer.ui import query
 
@@ -30,8 +30,8 @@ def sample_label(label: str) -> str:
 
 
 def _model_label(name: str) -> str:
-    spec = zoo.get_spec(name)
-    return f"{name} — {spec.family}, {spec.year}"
+    spec = catalog.info(name)
+    return f"{name} — {spec['family']}, {spec['year']}"
 
 
 def model_picker(key: str, default: str | None = None, dataset: str | None = None,
@@ -39,7 +39,7 @@ def model_picker(key: str, default: str | None = None, dataset: str | None = Non
                  names: list[str] | None = None) -> str:
     """A model selectbox. With ``query_param`` the choice is read from and written to the URL,
     so a reload or a shared link opens the same model."""
-    options = names if names is not None else zoo.list_models(dataset)
+    options = names if names is not None else catalog.list_models(dataset)
     if key not in st.session_state:
         fallback = default if default in options else options[0]
         st.session_state[key] = (query.get_model(query_param, options, fallback)

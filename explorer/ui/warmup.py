@@ -1,0 +1,98 @@
+"""Warm-up once per server: PyTorch, Captum and the default models load in a background thread.
+
+Importing torch, torchvision and captum costs seconds, and so does the first forward pass of a
+model; none of it is work the user asked for. app.py starts :func:`start` once per server
+process after the first page is drawn; a page that needs torch calls :func:`wait` after drawing
+its title and controls, which shows a spinner only while the warm-up is still running, then
+imports what it needs (already in ``sys.modules`` by then). The default models go into the same
+cache the pages use (``explorer.ui.models``), so the first Inference visit finds them loaded.
+
+The thread only imports and loads read-only shared models; it draws nothing and touches no
+session's state.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+import streamlit as st
+
+from explorer.i18n import _
+
+__all__ = ["HEAVY_MODULES", "DEFAULT_MODELS", "start", "wait", "imported", "done"]
+
+HEAVY_MODULES = ("torch", "torchvision", "captum")
+# (name, source) loaded into explorer.ui.models' cache: what the pages open with.
+DEFAULT_MODELS = (("efficientnet_lite0", "auto"),)
+
+# OpenMP threads that spin while waiting: on a CPU shared with other work (other sessions, other
+# processes), PyTorch's default "active" wait makes every parallel region wait for a thread the OS
+# has descheduled. Measured on this project's 2-core machine under load: ResNet-50 saliency 3-14 s
+# with spinning threads, about 1 s with passive ones (see bench/ui.py, the model switch). Must be
+# set before torch loads its OpenMP runtime, i.e. before the first ``import torch`` in the server.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+_log = logging.getLogger(__name__)
+_lock = threading.Lock()
+_thread: threading.Thread | None = None
+_imported = threading.Event()  # torch and the explorer core are importable at no cost
+_done = threading.Event()  # ... and the default models are loaded and have run once
+
+
+def start() -> None:
+    """Start the warm-up thread, once per process (later calls do nothing)."""
+    global _thread
+    with _lock:
+        if _thread is None:
+            # Not a daemon: a process that exits while the thread is inside torch's C++ code
+            # aborts ("terminate called without an active exception"); it ends in seconds.
+            _thread = threading.Thread(target=_run, name="explorer-warmup", daemon=False)
+            _thread.start()
+
+
+def _run() -> None:
+    try:
+        import torch
+        import torchvision  # noqa: F401
+
+        from explorer import analysis, inference, weights, zoo  # noqa: F401
+
+        _imported.set()  # what most pages need; Captum (seconds more) only Inference and Blocks
+        import captum.attr  # noqa: F401
+
+        from explorer import attribution, features  # noqa: F401
+        from explorer.ui.models import get_model
+
+        for name, source in DEFAULT_MODELS:
+            loaded = get_model(name, source)
+            # The first forward pass allocates and picks kernels: pay it here, not on a click.
+            inference.predict(loaded, torch.zeros(1, *loaded.spec.input_size))
+    except Exception:  # a page that needs what failed will import it and show the error itself
+        _log.exception("warm-up failed")
+    finally:
+        _imported.set()
+        _done.set()
+
+
+def imported() -> bool:
+    """True once torch, torchvision and the explorer core are imported."""
+    return _imported.is_set()
+
+
+def done() -> bool:
+    """True once the default models are loaded too."""
+    return _done.is_set()
+
+
+def wait(spinner: bool = True) -> None:
+    """Return once the heavy imports are done, starting the warm-up if nobody has; while
+    waiting, a spinner says why (``spinner=False``: wait without one)."""
+    if _imported.is_set():
+        return
+    start()
+    if not spinner:
+        _imported.wait()
+        return
+    with st.spinner(_("Starting PyTorch (once per server, a few seconds)…")):
+        _imported.wait()
