@@ -1,4 +1,6 @@
 """Compare networks: what several CNNs see at the same depth, and how alike their layers are."""
+from __future__ import annotations  # annotations name modules imported after the title
+
 import hashlib
 import re
 
@@ -7,11 +9,9 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from explorer import features, images, inference, weights, zoo
-from explorer.analysis import analyze
+from explorer import catalog, images
 from explorer.i18n import N_, _, ngettext
-from explorer.ui import query
-from explorer.ui.models import get_model, model_for_page, retry_button
+from explorer.ui import query, warmup
 from explorer.ui.uploads import decoded_once
 from explorer.ui.widgets import UPLOAD_TYPES, image_input
 from explorer.ui.router import through_router
@@ -19,7 +19,7 @@ from explorer.ui.router import through_router
 through_router()
 
 DATASETS = {"imagenet": N_("ImageNet photos"), "mnist": N_("MNIST digits")}  # shown with _()
-ALL_NETWORKS = {d: zoo.list_models(d) for d in DATASETS}
+ALL_NETWORKS = {d: catalog.list_models(d) for d in DATASETS}
 DEFAULT_NETWORKS = {"imagenet": ["vgg16", "resnet50", "efficientnet_lite0"],
                     "mnist": ["lenet5", "mnist_plain", "mnist_bn_dropout"]}
 # Session-state keys per mode, so that switching keeps each mode's choices (the ImageNet ones
@@ -258,6 +258,10 @@ with top_left:
               if digits else _("ImageNet models; depth is matched by output stride.")))
 with top_right:
     picked = image_input(_key("compare", dataset), digits=digits)
+warmup.wait()  # the title and the controls are drawn: now what needs torch
+from explorer import features, inference, weights, zoo  # noqa: E402
+from explorer.analysis import analyze  # noqa: E402
+from explorer.ui.models import get_model, model_for_page, retry_button  # noqa: E402
 
 if len(names) < 2:
     st.info(_("Choose at least two networks to compare."))
