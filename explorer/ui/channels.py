@@ -443,7 +443,7 @@ def rf_view(loaded, layer: ch.ChannelLayer, channel: int, image: Image.Image,
             c=channel, h=h, w=w))
         pos = (st.session_state[rk], st.session_state[ck])
         event = st.altair_chart(_map_chart(m, pos), on_select="rerun", key=f"{key}_map",
-                                selection_mode="unit")
+                                selection_mode="unit", width="content")
         picked = (event.selection.get("unit") or []) if event else []
         if picked:
             p = (int(picked[0]["row"]), int(picked[0]["col"]))
