@@ -355,19 +355,38 @@ class LayerStats:
     std: float
     min: float
     max: float
-    zero_fraction: float  # fraction of values that are 0 after a ReLU, i.e. <= 0
+    zero_fraction: float  # fraction of values exactly 0 (a ReLU's zeros, where it has one)
+    negative_fraction: float  # fraction below 0 (only a layer without a final ReLU has them)
+
+    @property
+    def nonnegative(self) -> bool:
+        """No value below zero: the layer ends in a ReLU (or pools a ReLU's output)."""
+        return self.min >= 0
 
     def as_dict(self) -> dict:
+        signs = ({"exactly zero": self.zero_fraction} if self.nonnegative else
+                 {"below zero": self.negative_fraction})
         return {"shape": " × ".join(map(str, self.shape)), "mean": self.mean, "std": self.std,
-                "min": self.min, "max": self.max, "zero after ReLU": self.zero_fraction}
+                "min": self.min, "max": self.max, **signs}
 
 
 def layer_stats(act) -> LayerStats:
-    """Shape, mean, std, range and the fraction of values a ReLU sets to zero (``<= 0``: for
-    a layer that ends in a ReLU these are its exact zeros)."""
+    """Shape, mean, std, range, and the fractions of values exactly zero and below zero."""
     a = _chw(act).astype(np.float64)
     return LayerStats(tuple(int(s) for s in a.shape), float(a.mean()), float(a.std()),
-                      float(a.min()), float(a.max()), float((a <= 0).mean()))
+                      float(a.min()), float(a.max()), float((a == 0).mean()),
+                      float((a < 0).mean()))
+
+
+def sign_note(stats: LayerStats) -> str:
+    """What was measured about the signs, for the layer's actual activation: "**31 %** exactly
+    zero" when nothing is negative (a ReLU's zeros), else "**49 %** below zero" (a tanh, a linear
+    projection, a batch norm: no ReLU at this output, so no ReLU zeros to count)."""
+    from .i18n import _
+
+    if stats.nonnegative:
+        return _("**{pct}** exactly zero").format(pct=f"{stats.zero_fraction:.0%}")
+    return _("**{pct}** below zero").format(pct=f"{stats.negative_fraction:.0%}")
 
 
 def to_png(image: Image.Image) -> bytes:

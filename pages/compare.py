@@ -120,11 +120,10 @@ def _network_column(name: str, source: str, path: str, picture, n_channels: int,
     st.markdown(_("Open on the Channels page: {links}").format(links=" · ".join(
         f"[#{c}](channels?model={name}&layer={path}&channel={c})"
         for c in features.top_channels(act.activation, 4))))
-    st.caption(_("**{shape}** · mean {mean} · std {std} · range {min} … {max} · **{zeros}** zero "
-                 "after ReLU").format(shape=" × ".join(map(str, stats.shape)),
-                                      mean=f"{stats.mean:.3g}", std=f"{stats.std:.3g}",
-                                      min=f"{stats.min:.3g}", max=f"{stats.max:.3g}",
-                                      zeros=f"{stats.zero_fraction:.0%}"))
+    st.caption(_("**{shape}** · mean {mean} · std {std} · range {min} … {max} · {signs}").format(
+        shape=" × ".join(map(str, stats.shape)), mean=f"{stats.mean:.3g}",
+        std=f"{stats.std:.3g}", min=f"{stats.min:.3g}", max=f"{stats.max:.3g}",
+        signs=features.sign_note(stats)))
     st.download_button(_("Download grid (PNG)"), features.to_png(grid),
                        file_name=f"{name}_{path}_top{n_channels}.png", mime="image/png",
                        key=f"compare_png_{name}", icon=":material/download:")

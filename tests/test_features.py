@@ -244,7 +244,10 @@ def test_stats_and_png():
     assert stats.shape == (1, 2, 2)
     assert stats.mean == 1.0 and stats.min == -1.0 and stats.max == 3.0
     assert stats.std == pytest.approx(np.std([-1, 0, 2, 3]))
-    assert stats.zero_fraction == 0.5  # -1 and 0 are zero after a ReLU
+    assert stats.zero_fraction == 0.25 and stats.negative_fraction == 0.25
+    assert F.sign_note(stats) == "**25%** below zero"  # negative values: no ReLU here
+    relu = F.layer_stats(np.maximum(act, 0))
+    assert F.sign_note(relu) == "**50%** exactly zero"  # a ReLU's output: its zeros
     assert F.to_png(F.channel_grid(act, n=1)).startswith(b"\x89PNG")
 
 

@@ -34,7 +34,11 @@ def test_one_column_per_network_with_pictures_stats_and_download(at):
     assert _shapes(at) == ["128 × 28 × 28", "32 × 28 × 28", "40 × 28 × 28"]
     assert len(at.get("image")) == 2 * len(SMALL)  # overlay + grid per network
     assert [b.key for b in at.get("download_button")] == [f"compare_png_{n}" for n in SMALL]
-    assert len([c for c in at.caption if "zero after ReLU" in c.value]) == len(SMALL)
+    signs = [c.value for c in at.caption if re.search(r"\*\* (exactly|below) zero$", c.value)]
+    assert len(signs) == len(SMALL)
+    # resnet18's layer2 ends in a ReLU; the two inverted-residual stages end in a linear
+    # projection (issue 14: no "zero after ReLU" where there is no ReLU).
+    assert [s.rsplit(" ", 2)[-2] for s in signs] == ["exactly", "below", "below"]
 
 
 def test_random_weights_are_named_and_genuine_ones_are_not(at):
@@ -115,7 +119,9 @@ def _stats_line(act) -> str:
 
     s = features.layer_stats(act)
     return (f"**{' × '.join(map(str, s.shape))}** · mean {s.mean:.3g} · std {s.std:.3g} · "
-            f"range {s.min:.3g} … {s.max:.3g} · **{s.zero_fraction:.0%}** zero after ReLU")
+            f"range {s.min:.3g} … {s.max:.3g} · "
+            + (f"**{s.zero_fraction:.0%}** exactly zero" if s.min >= 0 else
+               f"**{s.negative_fraction:.0%}** below zero"))
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +161,7 @@ def test_mnist_mode_compares_the_trained_digit_networks(mnist_at):
     # Each column's numbers are those of a direct capture of that layer for that digit,
     # preprocessed by the model's own (MNIST-style) preprocessing.
     digit = images.load_image(images.sample_images("digit")["MNIST digit 7"])
-    shown = [c.value for c in at.caption if "zero after ReLU" in c.value]
+    shown = [c.value for c in at.caption if re.search(r"(exactly|below) zero$", c.value)]
     for name, path, line in zip(MNIST, layers, shown):
         loaded = weights.load_model(name)
         x = loaded.preprocess(digit)

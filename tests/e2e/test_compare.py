@@ -44,7 +44,7 @@ def test_compare_three_networks_on_an_uploaded_photo(page: Page, app_url: str):
     no_exception(page)
     for name in NETS:
         expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
-    shapes = page.get_by_text(re.compile(r"zero after ReLU"))
+    shapes = page.get_by_text(re.compile(r"(exactly|below) zero$"))
     expect(shapes).to_have_count(3)
     expect(page.get_by_test_id("stImage")).to_have_count(6)  # overlay + grid per network
     expect(page.get_by_test_id("stDownloadButton")).to_have_count(3)
@@ -109,7 +109,7 @@ def test_compare_the_trained_mnist_networks_on_a_sample_digit(page: Page, app_ur
         expect(page.get_by_role("heading", name=name, exact=True)).to_be_visible()
     expect(page.get_by_text(re.compile(r"trained here \(\d+\.\d\d % on MNIST test\)"))
            ).to_have_count(3)
-    expect(page.get_by_text(re.compile(r"zero after ReLU"))).to_have_count(3)
+    expect(page.get_by_text(re.compile(r"(exactly|below) zero$"))).to_have_count(3)
     expect(page.get_by_test_id("stImage")).to_have_count(6)  # overlay + grid per network
     expect(page.get_by_text("16 × 5 × 5").first).to_be_visible()  # LeNet-5's S4
     expect(slider(page, "Depth: output stride")).to_have_attribute("aria-valuetext", "/4")
