@@ -39,6 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+APP = ROOT  # the checkout whose app.py is measured (--app: e.g. an older commit's, for "before")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
@@ -105,7 +106,7 @@ def server(script: Path, log_dir: Path):
         [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        cwd=script.parent, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 120
@@ -179,7 +180,7 @@ def home_times(browser, url: str) -> tuple[float, float, float]:
 
 def page_paths() -> list[tuple[str, str]]:
     """(url_path, title) of every page in app.py's navigation, in order."""
-    text = (ROOT / "app.py").read_text()
+    text = (APP / "app.py").read_text()
     pages = []
     for m in re.finditer(r"st\.Page\((.*?)\)\s*[,\]]", text, re.S):
         args = m.group(1)
@@ -266,9 +267,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--settle", type=float, default=5.0,
                         help="seconds between the home page and the page visits")
+    parser.add_argument("--app", type=Path, default=ROOT,
+                        help="checkout whose app.py to measure (default: this one)")
     parser.add_argument("--skip", nargs="*", default=[],
                         choices=["cold", "pages", "inference", "switch"])
     args = parser.parse_args()
+    global APP
+    APP = args.app.resolve()
     if not Path(CHROMIUM).exists():
         sys.exit(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set CHROMIUM).")
     from playwright.sync_api import sync_playwright
@@ -278,7 +283,7 @@ def main() -> None:
     photos = [p for p in photos if p.exists()][:max(args.runs, 1)]
     print(f"bench/ui.py: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} "
           f"(a shared machine: other processes' load falls on both sides of each ratio); "
-          f"server logs in {log_dir}")
+          f"app {APP}; server logs in {log_dir}")
 
     ref, floor = None, []
     if "inference" not in args.skip:
@@ -290,7 +295,7 @@ def main() -> None:
         if "cold" not in args.skip:
             app, base = {"title": [], "table": [], "idle": []}, {"title": [], "table": [], "idle": []}
             for _ in range(args.runs):
-                for script, out in ((ROOT / "bench" / "baseline_app.py", base), (ROOT / "app.py", app)):
+                for script, out in ((ROOT / "bench" / "baseline_app.py", base), (APP / "app.py", app)):
                     with server(script, log_dir) as url:
                         t = home_times(browser, url)
                     for k, v in zip(("title", "table", "idle"), t):
@@ -319,7 +324,7 @@ def main() -> None:
                     ctx.close()
 
         if {"pages", "inference", "switch"} - set(args.skip):
-            with server(ROOT / "app.py", log_dir) as url:
+            with server(APP / "app.py", log_dir) as url:
                 home_times(browser, url)
                 time.sleep(args.settle)
                 if "pages" not in args.skip:
