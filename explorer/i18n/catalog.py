@@ -90,6 +90,64 @@ def assignments_to_underscore(root: Path = ROOT) -> list[str]:
     return out
 
 
+# Streamlit and Altair calls whose text arguments a user reads (first argument / keywords).
+_UI_CALLS = {"title", "header", "subheader", "caption", "markdown", "write", "info", "warning",
+             "error", "success", "toast", "button", "toggle", "checkbox", "radio", "selectbox",
+             "multiselect", "slider", "select_slider", "number_input", "text_input",
+             "text_area", "file_uploader", "camera_input", "download_button", "expander",
+             "metric", "progress", "spinner", "page_link", "link_button", "popover", "status",
+             "segmented_control", "pills", "form_submit_button", "tabs"}
+_UI_KEYWORDS = {"label", "help", "text", "caption", "placeholder", "title", "body",
+                "display_text", "value_label"}
+_WORDS = re.compile(r"[A-Za-z][a-z]+[ ,;:]+[A-Za-z][a-z]+|^[A-Z][a-z]{2,}[ .:?!]*$")
+
+
+def _literal_text(node) -> str | None:
+    """The literal text of a plain string or of an f-string's constant parts; None otherwise."""
+    import ast
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return " ".join(v.value for v in node.values
+                        if isinstance(v, ast.Constant) and isinstance(v.value, str))
+    if isinstance(node, ast.BinOp):  # "a" + "b", f"..." + "..."
+        parts = [_literal_text(node.left), _literal_text(node.right)]
+        return " ".join(p for p in parts if p) or None
+    if isinstance(node, (ast.List, ast.Tuple)):  # tabs(["One", "Two"]), captions=[...]
+        parts = [_literal_text(e) for e in node.elts]
+        return " | ".join(p for p in parts if p) or None
+    return None
+
+
+def bare_strings(root: Path = ROOT) -> list[str]:
+    """English text handed straight to a Streamlit widget or an Altair title in the UI code
+    (pages/, explorer/ui/, app.py) without going through ``_``: it would stay English."""
+    import ast
+
+    out = []
+    for path, method in _source_files(root):
+        rel = path.relative_to(root).as_posix()
+        if method != "python" or not (rel.startswith(("pages/", "explorer/ui/"))
+                                      or rel == "app.py"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else \
+                getattr(node.func, "id", "")
+            candidates = []
+            if name in _UI_CALLS and node.args:
+                candidates.append(node.args[0])
+            candidates += [k.value for k in node.keywords if k.arg in _UI_KEYWORDS]
+            for value in candidates:
+                text = _literal_text(value)
+                if text and _WORDS.search(text):
+                    out.append(f"{rel}:{value.lineno}: {text[:70]!r}")
+    return out
+
+
 def extract(root: Path = ROOT) -> Catalog:
     """Every string wrapped in ``_``, ``N_`` or ``ngettext`` in the files babel.cfg names."""
     template = Catalog(project="CNN Explorer", charset="utf-8", fuzzy=False)
@@ -174,11 +232,12 @@ class Report:
     not_extracted: list[str] = field(default_factory=list)  # in the code, not in the .po yet
     stale_mo: bool = False
     bad_calls: list[str] = field(default_factory=list)
+    bare: list[str] = field(default_factory=list)  # UI text not wrapped in _()
 
     @property
     def ok(self) -> bool:
         return not (self.untranslated or self.fuzzy or self.placeholder_mismatch
-                    or self.not_extracted or self.stale_mo or self.bad_calls)
+                    or self.not_extracted or self.stale_mo or self.bad_calls or self.bare)
 
     def lines(self) -> list[str]:
         out = [f"[{self.lang}] " + ("OK" if self.ok else "PROBLEMS")]
@@ -188,7 +247,8 @@ class Report:
                              ("in the code but not in the catalog (run update)",
                               self.not_extracted),
                              ("not extractable (use a literal with named placeholders)",
-                              self.bad_calls)):
+                              self.bad_calls),
+                             ("UI text not wrapped in _() (stays English)", self.bare)):
             if items:
                 out.append(f"  {len(items)} {title}:")
                 out += [f"    {item}" for item in items]
@@ -234,6 +294,7 @@ def check(lang: str, template: Catalog | None = None) -> Report:
             if m.id and mid not in known:
                 report.not_extracted.append(f"{mid!r} ({_where(m)})")
         report.bad_calls = bad_calls() + assignments_to_underscore()
+        report.bare = bare_strings()
     # The .mo must be exactly what compiling the .po gives (compilation is deterministic).
     buf = io.BytesIO()
     write_mo(buf, catalog, use_fuzzy=False)

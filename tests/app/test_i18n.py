@@ -41,6 +41,20 @@ def test_the_placeholder_check_sees_a_renamed_or_dropped_placeholder():
     assert catalog.placeholders("{a} and {b}") != catalog.placeholders("{a}")
 
 
+def test_the_check_finds_ui_text_left_unwrapped_and_a_shadowed_underscore(tmp_path):
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "page.py").write_text(
+        "import streamlit as st\nfrom explorer.i18n import _\n"
+        "st.caption('Choose an image first')\n"         # bare: stays English
+        "col.metric('Depth', 3)\n"                        # a bare one-word label
+        "x = alt.X('a:Q', title='fraction of pixels')\n"  # a chart title
+        "st.markdown(_('Wrapped, so translated'))\n"
+        "st.subheader(name)\nst.caption(f'{a} · {b}')\n"  # no words of its own
+        "left, _ = st.columns(2)\n", encoding="utf-8")
+    assert [b.split(":")[1] for b in catalog.bare_strings(tmp_path)] == ["3", "4", "5"]
+    assert [b.split(":")[1] for b in catalog.assignments_to_underscore(tmp_path)] == ["9"]
+
+
 def test_the_compiled_catalog_translates_at_run_time_per_thread():
     assert i18n.set_language("zh") == "zh"
     try:
