@@ -121,13 +121,15 @@ with st.container(border=True):
 t = charts.totals(analysis)
 cols = st.columns([1.4, 1.4, 1, 0.6, 1])  # room for VGG's 138,357,544
 zh = get_language() == "zh"  # Chinese readers get 万/亿 beside the exact count, as the notes write
-cols[0].metric(_("Parameters (Keras)"), f"{t['params']:,}",
+# PyTorch's count leads: torchvision, the papers and PyTorch users quote it (GoogLeNet 6,624,904);
+# Keras's (the seed's table) stands beside it.
+cols[1].metric(_("Parameters (Keras)"), f"{t['params']:,}",
                help=(f"≈ {format_count(t['params'])}；" if zh else "") + _(
                    "Keras's count: trainable ({trainable}) + non-trainable ({non_trainable}: "
                    "batch norm's running mean and variance).").format(
                    trainable=f"{t['params_trainable']:,}",
                    non_trainable=f"{t['params_non_trainable']:,}"))
-cols[1].metric(_("Parameters (PyTorch)"), f"{t['params_pytorch']:,}",
+cols[0].metric(_("Parameters (PyTorch)"), f"{t['params_pytorch']:,}",
                help=(f"≈ {format_count(t['params_pytorch'])}；" if zh else "") + _(
                    "sum(p.numel() for p in model.parameters()): batch-norm statistics are "
                    "buffers, not parameters, in PyTorch."))
