@@ -47,6 +47,8 @@ import torch.nn as nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
+from explorer.i18n import _, ngettext
+
 __all__ = [
     "AnalysisError",
     "LayerInfo",
@@ -424,7 +426,7 @@ def _flops(packet, args, kwargs, out) -> int:
 def _conv_out(args) -> torch.Tensor | None:
     """The output of a plain 2-d convolution, from the shape formula (the meta kernel is
     Python and checks what we check here); None to let the real kernel run (and raise)."""
-    x, w, _, stride, padding, dilation, transposed, _, groups = args[:9]
+    x, w, _bias, stride, padding, dilation, transposed, _pad, groups = args[:9]
     if transposed or x.dim() != 4 or w.dim() != 4 or x.shape[1] != w.shape[1] * groups:
         return None
     hw = []
@@ -716,7 +718,8 @@ def _normalise_size(size, default) -> tuple[int, int, int]:
             raise AnalysisError("input_size must be (C, H, W) for a module")
         size = (default[0], *size)
     if len(size) != 3 or min(size) < 1:
-        raise AnalysisError(f"input size must be three positive numbers C H W, not {size}")
+        raise AnalysisError(_("input size must be three positive numbers C H W, not {size}")
+                            .format(size=size))
     return size
 
 
@@ -728,16 +731,18 @@ def _analyze_cached(name: str, size: tuple[int, int, int]) -> ModelAnalysis:
     c, h, w = size
     want = spec.input_size
     if c != want[0]:
-        raise AnalysisError(f"{name} takes {want[0]}-channel input, not {c} "
-                            f"(input size is C H W: {want[0]} {want[1]} {want[2]})")
+        raise AnalysisError(_("{model} takes {want}-channel input, not {c} (input size is C H "
+                              "W: {shape})").format(model=name, want=want[0], c=c,
+                                                    shape=f"{want[0]} {want[1]} {want[2]}"))
     if spec.min_size is None and (h, w) != tuple(want[1:]):
-        raise AnalysisError(f"{name} takes only {_fmt_size(want)} input (its dense layers fix "
-                            f"the size), not {_fmt_size(size)}")
+        raise AnalysisError(_("{model} takes only {want} input (its dense layers fix the "
+                              "size), not {size}").format(model=name, want=_fmt_size(want),
+                                                          size=_fmt_size(size)))
     model = _build_meta(name)
     result = _analyze(model, name, size, spec)
     if spec.min_size is not None and min(h, w) < spec.min_size:
-        raise AnalysisError(f"{name} needs at least {spec.min_size}×{spec.min_size} input, "
-                            f"not {h}×{w}")
+        raise AnalysisError(_("{model} needs at least {min}×{min} input, not {size}").format(
+            model=name, min=spec.min_size, size=f"{h}×{w}"))
     return result
 
 
@@ -772,7 +777,8 @@ def _size_error(name, size, spec, tracer: _Tracer, err: Exception) -> AnalysisEr
     """Turn a failing forward into one line that says where the input became too small."""
     msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
     if not tracer.stack:
-        return AnalysisError(f"{name} cannot take {_fmt_size(size)} input: {msg}")
+        return AnalysisError(_("{model} cannot take {size} input: {error}").format(
+            model=name, size=_fmt_size(size), error=msg))
     row = tracer.stack[-1].row
     module = row["module"]
     where = f"{row['name'] or name} ({row['type']})"
@@ -780,8 +786,10 @@ def _size_error(name, size, spec, tracer: _Tracer, err: Exception) -> AnalysisEr
     k, s = _attr(module, "kernel_size"), _attr(module, "stride")
     if isinstance(module, nn.modules.conv._ConvNd) and shape is not None and len(shape) > 1 \
             and shape[1] != module.in_channels:
-        return AnalysisError(f"{name} cannot take {_fmt_size(size)} input: {where} expects "
-                             f"{module.in_channels} input channels, gets {shape[1]}")
+        return AnalysisError(_("{model} cannot take {size} input: {where} expects {want} input "
+                               "channels, gets {got}").format(
+            model=name, size=_fmt_size(size), where=where, want=module.in_channels,
+            got=shape[1]))
     if shape is not None and len(shape) == 4 and k is not None and not isinstance(
             row["padding"], str):
         p = row["padding"] or (0, 0)
@@ -794,15 +802,20 @@ def _size_error(name, size, spec, tracer: _Tracer, err: Exception) -> AnalysisEr
         if min(out) < 1:
             fin = tracer.field(row["inputs"][0]) if row["inputs"] else None
             steps = (fin.steps if fin else 0) + (1 if max(s) > 1 else 0)
-            need = (f"{name} needs at least {spec.min_size}×{spec.min_size} input"
+            need = (_("{model} needs at least {min}×{min} input").format(
+                        model=name, min=spec.min_size)
                     if spec is not None and spec.min_size else
-                    f"{name} cannot take {_fmt_size(size)} input")
-            return AnalysisError(
-                f"{need}: after {steps} downsampling step{'s' * (steps != 1)} "
-                f"{size[1]}×{size[2]} becomes "
-                f"{out[0]}×{out[1]} at {where}")
+                    _("{model} cannot take {size} input").format(model=name,
+                                                                 size=_fmt_size(size)))
+            return AnalysisError(ngettext(
+                "{need}: after {steps} downsampling step {size} becomes {out} at {where}",
+                "{need}: after {steps} downsampling steps {size} becomes {out} at {where}",
+                steps).format(
+                need=need, steps=steps, size=f"{size[1]}×{size[2]}", out=f"{out[0]}×{out[1]}",
+                where=where))
     got = f" on a {_fmt_size(shape[1:])} input" if shape else ""
-    return AnalysisError(f"{name} cannot take {_fmt_size(size)} input: {where} fails{got}: {msg}")
+    return AnalysisError(_("{model} cannot take {size} input: {where} fails{got}: {error}").format(
+        model=name, size=_fmt_size(size), where=where, got=got, error=msg))
 
 
 def _assemble(model, modules, name, size, spec, tracer: _Tracer) -> ModelAnalysis:
@@ -852,7 +865,7 @@ def _assemble(model, modules, name, size, spec, tracer: _Tracer) -> ModelAnalysi
     # one walk over the modules (each parameters()/buffers() call walks them all again)
     params: dict[int, torch.Tensor] = {}
     buffers: dict[int, tuple[str, torch.Tensor]] = {}
-    for _, m in modules:
+    for _path, m in modules:
         for p in m._parameters.values():
             if p is not None:
                 params.setdefault(id(p), p)
