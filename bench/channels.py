@@ -32,7 +32,6 @@ import torch  # noqa: E402
 
 from explorer import channels as ch  # noqa: E402
 from explorer.channels.fields import borrowed_copy, tap  # noqa: E402
-from explorer.features import capture  # noqa: E402
 from explorer.inference import model_on, pick_device  # noqa: E402
 from explorer.weights import load_model  # noqa: E402
 

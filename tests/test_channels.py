@@ -105,8 +105,8 @@ def test_unreadable_files_are_skipped_and_named(lite, tmp_path):
 
 def test_crop_is_the_receptive_field_by_hand_and_clips_at_the_border(lite):
     # EfficientNet-Lite0 up to features.3, with TF "same" padding (by hand): stem 3×3/2 → RF 3,
-    # jump 2, first centre 1; depthwise 3×3 → 7; 3×3/2 (pad 0 top) → 11, jump 4, centre 1+1·2=3;
-    # 3×3 → 19; 5×5/2 (pad 1 top) → 35, jump 8, centre 3+1·4=7; 5×5 → 67.
+    # jump 2, first centre 1; depthwise 3×3 → 7; 3×3/2 (pad 0 top) → 11, jump 4,
+    # centre 1+1·2=3; 3×3 → 19; 5×5/2 (pad 1 top) → 35, jump 8, centre 3+1·4=7; 5×5 → 67.
     image = load_image(next(iter(sample_images("photo").values())).read_bytes())
     view = np.asarray(ch.network_view(image, lite.preprocess))
     for pos, want in [((14, 14), (119 - 33, 119 - 33, 119 + 34, 119 + 34)),

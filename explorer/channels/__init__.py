@@ -13,8 +13,10 @@ Four views of a channel of any zoo network, all plain data in and out (no stream
 
 Command line::
 
-    python -m explorer.channels top --model M --layer L [--channel C] --images DIR [--k 9] [--json]
-    python -m explorer.channels visualize --model M --layer L --channel C [--steps N] [--size S] --out FILE.png [--json]
+    python -m explorer.channels top --model M --layer L [--channel C] --images DIR [--k 9]
+        [--json]
+    python -m explorer.channels visualize --model M --layer L --channel C [--steps N] [--size S]
+        --out FILE.png [--json]
     python -m explorer.channels layers --model M
 
 The shared model is never changed: gradients run on per-call module copies, hooks are removed
@@ -31,7 +33,8 @@ from .featurevis import (FAMILY_SETTINGS, LOGITS, OBJECTIVES, VisResult, VisSett
 
 __all__ = [
     "ChannelLayer", "EffectiveField", "channel_layers", "effective_field", "layer_row", "rf_box",
-    "unit_centre", "rf_picture", "WeightView", "filter_grid", "first_conv", "kernel_tiles", "weight_view",
+    "unit_centre", "rf_picture", "WeightView", "filter_grid", "first_conv", "kernel_tiles",
+    "weight_view",
     "Example", "ImageSet", "LayerTop", "cache_dir", "cached_layer_top", "crop_example",
     "layer_top", "network_view", "FAMILY_SETTINGS", "LOGITS", "OBJECTIVES", "VisResult",
     "VisSettings", "settings_for", "target_value", "visualize",

@@ -1,7 +1,8 @@
 """Command line for the Channels page's core: top images over a folder, feature visualisation.
 
     python -m explorer.channels top --model M --layer L [--channel C] --images DIR [--k 9] [--json]
-    python -m explorer.channels visualize --model M --layer L --channel C [--steps N] [--size S] --out FILE.png [--json]
+    python -m explorer.channels visualize --model M --layer L --channel C [--steps N] [--size S]
+        --out FILE.png [--json]
     python -m explorer.channels layers --model M
 """
 from __future__ import annotations
@@ -34,7 +35,8 @@ def _check_layer(loaded, layer: str) -> None:
 
 def _cmd_layers(args) -> int:
     for r in fields.channel_layers(args.model):
-        print(f"{r.path:<40} {r.type:<20} {r.channels:>5} × {r.hw[0]}×{r.hw[1]}  RF {r.receptive_field}")
+        print(f"{r.path:<40} {r.type:<20} {r.channels:>5} × {r.hw[0]}×{r.hw[1]}  "
+              f"RF {r.receptive_field}")
     return 0
 
 
@@ -83,7 +85,8 @@ def _cmd_top(args) -> int:
     for c in channels:
         print(f"channel {c}:")
         for e in out["channels"][str(c)]["top"]:
-            print(f"  {e['value']:>10.4f}  {e['image']}  at {tuple(e['pos'])}  box {tuple(e['box'])}")
+            print(f"  {e['value']:>10.4f}  {e['image']}  at {tuple(e['pos'])}  "
+                  f"box {tuple(e['box'])}")
     return 0
 
 

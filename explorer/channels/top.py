@@ -32,8 +32,8 @@ from .. import images
 from ..features import capture
 from .fields import layer_row, rf_box
 
-__all__ = ["ImageSet", "LayerTop", "Example", "layer_top", "cached_layer_top", "cache_dir",
-           "weights_key", "crop_example", "network_view", "IMAGE_SUFFIXES"]
+__all__ = ["ImageSet", "LayerTop", "Example", "layer_top", "cached_layer_top", "lookup",
+           "cache_dir", "weights_key", "crop_example", "network_view", "IMAGE_SUFFIXES"]
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 CACHE_VERSION = 1
@@ -257,6 +257,12 @@ def _load(path: Path) -> LayerTop | None:
                             tuple(meta["hw"]), tuple(meta["input_hw"]), meta["failed"])
     except (OSError, ValueError, KeyError):
         return None  # missing or damaged: computed again
+
+
+def lookup(loaded, layer: str, image_set: ImageSet, root: Path | None = None) -> LayerTop | None:
+    """The layer's result from the disk cache, or None when it has not been computed yet."""
+    path = _cache_file(loaded, layer, image_set, Path(root) if root else cache_dir())
+    return _load(path) if path.exists() else None
 
 
 def cached_layer_top(loaded, layer: str, image_set: ImageSet, root: Path | None = None,

@@ -274,8 +274,7 @@ def _crop(loaded, layer: str, image_set: ch.ImageSet, example: ch.Example):
 def layer_top(loaded, layer: ch.ChannelLayer, image_set: ch.ImageSet, key: str,
               compute: bool) -> ch.LayerTop | None:
     """The layer's result from the disk cache, or (when ``compute``) from one pass now."""
-    path = ch.top._cache_file(loaded, layer.path, image_set, ch.cache_dir())
-    cached = ch.top._load(path) if path.exists() else None
+    cached = ch.top.lookup(loaded, layer.path, image_set)
     if cached is not None or not compute:
         return cached
     bar = st.progress(0.0, text=_("Running {n} images through {name}…").format(
