@@ -408,7 +408,7 @@ def standalone_forms() -> dict[str, list[Variant]]:
             Variant(N_("MobileNet v1 layer (32 → 64, mobilenet_v1 features.1)"),
                     (112, 112, 32),
                     (out(64), stride()), _depthwise_separable, DepthwiseSeparableConv),
-            Variant(N_("seed 004's example (16 → 32)"), (56, 56, 16),
+            Variant(N_("the Q&A notes' example (16 → 32)"), (56, 56, 16),
                     (out(32), stride()), _depthwise_separable, DepthwiseSeparableConv),
         ],
         "xception": [
@@ -1330,7 +1330,12 @@ def _weights_unit() -> str:
 
 
 def _seed(n: str) -> str:
-    return _("seed {n}").format(n=n)
+    from explorer.notes import cite
+
+    if "/" in n:  # two notes give the same figure
+        a, b = (part.strip() for part in n.split("/"))
+        return _("{a} and {b}").format(a=cite(a), b=cite(b))
+    return cite(n)
 
 
 def cost_inception_reduction() -> Cost:
@@ -1340,8 +1345,8 @@ def cost_inception_reduction() -> Cost:
     return Cost(_("1×1 reduction before a 5×5 convolution (Inception)"), _mults(),
                 _("5×5 conv, 28×28×192 → 28×28×32"), sum(naive),
                 _("1×1 conv to 16 channels, then 5×5 conv to 32"), sum(parts), parts,
-                _("seed 000: {naive} vs {block} (亿 = 10⁸)").format(naive=_yi(sum(naive)),
-                                                                   block=_yi(sum(parts))),
+                _("{notes}: {naive} vs {block} (亿 = 10⁸)").format(
+                    notes=_seed("000"), naive=_yi(sum(naive)), block=_yi(sum(parts))),
                 "(28·28·32)·(5·5·192) vs (28·28·16)·(1·1·192) + (28·28·32)·(5·5·16)")
 
 

@@ -17,8 +17,8 @@ state = st.session_state
 state.setdefault("trained_models", {})  # name -> {"state_dict", "card"}: read by other pages
 
 st.title(_("Train the small classics on MNIST"))
-st.caption(_("Seed 002 trains three Keras CNNs on MNIST (Adam, batch 64, 10 % validation, "
-             "5 epochs) and LeCun et al. report LeNet-5's accuracy. Here are their numbers "
+st.caption(_("The Keras notes “How to build CNN variants” train three CNNs on MNIST (Adam, "
+             "batch 64, 10 % validation, 5 epochs) and LeCun et al. report LeNet-5's accuracy. Here are their numbers "
              "beside ours; train one yourself, watch the curves, then draw a digit and let the "
              "networks read it."))
 warmup.wait()  # the title is drawn: now what needs torch

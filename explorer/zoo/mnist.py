@@ -115,9 +115,9 @@ def mnist_nin(num_classes: int = 10) -> nn.Sequential:
 
 
 # Year: the seed's summaries name layers batch_normalization_v2, i.e. TensorFlow 2.0 (2019).
-_PAPER = "Seed 002 (Chinese course notes: 如何实现CNN变体网络), Keras on MNIST"
+_PAPER = "Course notes “How to build CNN variants” (如何实现CNN变体网络), Keras on MNIST"
 _SOFTMAX = " " + DESCRIPTION_PART(N_(
-    "The seed's final Dense has a softmax; here it returns logits and the softmax is applied by "
+    "The notes' final Dense has a softmax; here it returns logits and the softmax is applied by "
     "the loss and the prediction."))
 
 register(ModelSpec(
@@ -127,8 +127,8 @@ register(ModelSpec(
     paper=_PAPER,
     description=N_("A small VGG-style network: two pairs of 3×3 'same' convolutions (32 "
                    "filters, ReLU), each pair followed by 2×2 max-pooling, then Dense 32 and "
-                   "Dense 10. 78,602 parameters, 64 % of them in the first dense layer. The seed "
-                   "reports 98.63 % test accuracy after 5 epochs of Adam.") + _SOFTMAX,
+                   "Dense 10. 78,602 parameters, 64 % of them in the first dense layer. The notes "
+                   "report 98.63 % test accuracy after 5 epochs of Adam.") + _SOFTMAX,
     builder=mnist_plain,
     input_size=(1, 28, 28),
     dataset="mnist",
@@ -144,10 +144,10 @@ register(ModelSpec(
     year=2019,
     paper=_PAPER,
     description=N_("The plain network with batch normalisation after the convolutions and "
-                   "dropout 0.2 before the output. As in the seed, the third convolution is "
+                   "dropout 0.2 before the output. As in the notes, the third convolution is "
                    "followed by two BatchNorm layers and the fourth by none. Keras counts 79,114 "
                    "parameters, 256 of them the non-trainable moving means and variances "
-                   "(buffers in PyTorch). The seed reports 99.09 %.") + _SOFTMAX,
+                   "(buffers in PyTorch). The notes report 99.09 %.") + _SOFTMAX,
     builder=mnist_bn_dropout,
     input_size=(1, 28, 28),
     dataset="mnist",
@@ -166,7 +166,7 @@ register(ModelSpec(
                    "by a 1×1 convolution down to 16 channels, with batch norm after each, so the "
                    "dense layer sees 7×7×16 instead of 7×7×32 values: 31,850 parameters in "
                    "Keras's count (192 of them BN statistics), 40 % of the plain network, at "
-                   "98.87 % in the seed.") + _SOFTMAX,
+                   "98.87 % in the notes.") + _SOFTMAX,
     builder=mnist_nin,
     input_size=(1, 28, 28),
     dataset="mnist",

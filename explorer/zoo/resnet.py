@@ -125,9 +125,10 @@ register(ModelSpec(
     family="ResNet",
     year=2015,
     paper=_PAPER,
-    description=N_("Bottleneck blocks [3, 4, 6, 3]: 1×1 reduce, 3×3, 1×1 expand. Seed 000 calls "
-                "them identity blocks when shapes match and convolutional blocks (projection "
-                "shortcut) when they differ."),
+    description=N_("Bottleneck blocks [3, 4, 6, 3]: 1×1 reduce, 3×3, 1×1 expand. A block whose "
+                "input and output shapes match adds its input back unchanged (the deeplearning.ai "
+                "course notes call it an identity block); the first block of a stage changes the "
+                "shape and adds a 1×1 projection of its input instead (a convolutional block)."),
     builder=models.resnet50,
     input_size=(3, 224, 224),
     min_size=32,
@@ -169,8 +170,9 @@ register(ModelSpec(
     name="cifar_resnet18",
     family="ResNet",
     year=2015,
-    paper=_PAPER + "; CIFAR-10 variant as built in seed 001",
-    description=N_("Seed 001's ResNet-18 for 32×32 CIFAR-10 images: 3×3 stem, basic blocks "
+    paper=_PAPER + "; CIFAR-10 variant as built in the TensorFlow 2 notes on Inception and ResNet",
+    description=N_("ResNet-18 for 32×32 CIFAR-10 images, as the TensorFlow 2 notes build it: "
+                "3×3 stem, basic blocks "
                 "[2, 2, 2, 2], projection shortcuts at the first block of stages 2–4."),
     builder=cifar_resnet18,
     input_size=(3, 32, 32),
