@@ -91,8 +91,9 @@ def _failed(exc: Exception) -> None:
                  .format(error=exc))
 
 
-def _strip(view, maps: list[np.ndarray], captions: list[str], opacity: float) -> None:
-    st.image([attribution.overlay(view, m, opacity) for m in maps], caption=captions, width=112)
+def _strip(view, maps: list[np.ndarray], captions: list[str], opacity: float,
+           width: int = 112) -> None:
+    st.image([attribution.overlay(view, m, opacity) for m in maps], caption=captions, width=width)
 
 
 # --------------------------------------------------------------------------------------------
@@ -164,7 +165,7 @@ def randomisation_section(loaded, x, view, methods, target, layer, model_key, im
     labels = [_("trained")] + steps[1:]
     rows = [{"step": i, "block": labels[i], "method": _method_name(m), "value": float(v)}
             for m, run in runs.items() for i, v in enumerate(run[metric])]
-    st.altair_chart(_similarity_chart(pd.DataFrame(rows), labels, _(METRICS[metric]), mode),
+    st.altair_chart(_similarity_chart(pd.DataFrame(rows), labels, _("similarity"), mode),
                     width="stretch")
     for m, run in runs.items():
         st.markdown(_verdict(m, run, mode))
@@ -323,7 +324,9 @@ def faithfulness_section(loaded, x, results: dict, target, model_key, image_key)
         rows = [{"fraction": f, "probability": p, "map": _map_name(n),
                  "kind": _("baseline") if n in trust.BASELINES else _("method")}
                 for n, c in curves.items() for f, p in zip(c["fractions"], c[kind])]
-        col.altair_chart(_curve_chart(pd.DataFrame(rows), title), width="stretch")
+        col.markdown(f"**{title}**")
+        col.altair_chart(_curve_chart(pd.DataFrame(rows), [_map_name(n) for n in curves]),
+                         width="stretch")
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in table.columns[1:]})
@@ -335,12 +338,20 @@ def _layer_of(result) -> str | None:
     return getattr(result, "layer", None)
 
 
-def _curve_chart(df: pd.DataFrame, title: str) -> alt.Chart:
-    return alt.Chart(df, title=title).mark_line(point=True).encode(
+_PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
+
+
+def _curve_chart(df: pd.DataFrame, names: list[str]) -> alt.Chart:
+    # Methods in colour, solid; the two baselines grey and dashed.
+    n_methods = len(names) - len(trust.BASELINES)
+    colours = [_PALETTE[i % len(_PALETTE)] for i in range(n_methods)] + ["#555555", "#aaaaaa"]
+    return alt.Chart(df).mark_line(point=True).encode(
         x=alt.X("fraction:Q", title=_("share of pixels"), axis=alt.Axis(format="%")),
-        y=alt.Y("probability:Q", title=_("probability of the class"), scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("map:N", title=None, legend=alt.Legend(orient="bottom", columns=2)),
-        strokeDash=alt.StrokeDash("kind:N", title=None, legend=None),
+        y=alt.Y("probability:Q", title=_("probability of the class")),
+        color=alt.Color("map:N", title=None, scale=alt.Scale(domain=names, range=colours),
+                        legend=alt.Legend(orient="top", columns=2)),
+        strokeDash=alt.StrokeDash("kind:N", title=None, legend=None, scale=alt.Scale(
+            domain=[_("method"), _("baseline")], range=[[1, 0], [5, 3]])),
         tooltip=["map", alt.Tooltip("fraction:Q", format=".0%"),
                  alt.Tooltip("probability:Q", format=".3f")],
     ).properties(height=280)
@@ -366,6 +377,6 @@ def depth_section(loaded, x, view, target, model_key, image_key, opacity: float 
         store.put(key, result)
     captions = [f"{layer} · {h}×{w}" for layer, (h, w) in zip(result.layers, result.shapes)]
     st.markdown("**Grad-CAM**")
-    _strip(view, result.gradcam, captions, opacity)
+    _strip(view, result.gradcam, captions, opacity, width=160)
     st.markdown("**LayerCAM**")
-    _strip(view, result.layercam, captions, opacity)
+    _strip(view, result.layercam, captions, opacity, width=160)
