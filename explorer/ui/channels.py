@@ -323,9 +323,20 @@ def top_view(loaded, layer: ch.ChannelLayer, channel: int, image_set: ch.ImageSe
         y=alt.Y("count():Q", title=_("images"))).properties(
             height=180, title=_("Distribution over the {n} images").format(n=len(values))),
         width="stretch")
-    ranking = result.channel_ranking()[:12]
-    st.caption(_("Channels of this layer that respond most in this set (mean peak): {list}")
-               .format(list=", ".join(str(int(c)) for c in ranking)))
+    with st.expander(_("Browse the channels of {layer} by their response in this set").format(
+            layer=layer.path)):
+        st.caption(_("The 16 channels with the highest mean peak over the set, each with its "
+                     "top image part; open one to see it above."))
+        cols = st.columns(8)
+        for n, c in enumerate(result.channel_ranking()[:16]):
+            best = result.ranked(int(c), 1)
+            if not best:
+                continue
+            with cols[n % 8]:
+                st.image(_crop(loaded, layer.path, image_set, best[0]),
+                         caption=f"#{int(c)} · {best[0].value:.3g}")
+                st.button(_("Open #{c}").format(c=int(c)), key=f"{key}_atlas_{int(c)}",
+                          on_click=set_channel, args=("channels_channel", int(c)))
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,7 +50,11 @@ def test_deep_link_top_images_visualisation_and_receptive_field():
     assert not at.exception, at.exception
     assert any("Top 9" in m.value for m in at.markdown)
     photos = len(sample_images("photo"))
-    assert len(at.get("image")) == n_images + 2 * photos  # top and bottom crops, k ≥ photos
+    # top and bottom crops (k ≥ the photos), and one per channel in the browser below
+    assert len(at.get("image")) == n_images + 2 * photos + 16
+    opener = next(b for b in at.button if b.label.startswith("Open #"))
+    opener.click().run()  # the channel browser opens that channel
+    assert at.number_input(key="channels_channel").value == int(opener.label[len("Open #"):])
     at.number_input(key="channels_channel").set_value(5).run()  # another channel: no button
     assert not at.exception and any("activate channel 5 most" in m.value for m in at.markdown)
     assert not [b for b in at.button if b.label == "Find the top images"]
