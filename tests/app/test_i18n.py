@@ -228,6 +228,21 @@ def test_a_standalone_block_and_its_costs_in_chinese():
         [m.value for m in at.markdown if "亿" in m.value]
 
 
+def test_results_drawn_after_a_click_are_chinese_too():
+    """CKA between two MNIST networks: the result's heading, notes and chart in Chinese. (The
+    page runs on its own in a Chinese script run: AppTest loses a plain button's click on a
+    page opened through app.py's navigation.)"""
+    script = ("import runpy\nfrom explorer.i18n import set_language\nset_language('zh')\n"
+              f"runpy.run_path({str(ROOT / 'pages' / 'compare.py')!r}, run_name='__main__')\n")
+    at = AppTest.from_string(script, default_timeout=240)
+    at.query_params["data"] = "mnist"
+    at.run()
+    with speaking("zh"):
+        at.button(key="cka_run").click().run()
+    _assert_chinese(at, "compare, CKA result")
+    assert any("张图像" in s.value for s in at.subheader), [s.value for s in at.subheader]
+
+
 # --------------------------------------------------------------------------------------------
 # The switch
 
