@@ -27,6 +27,8 @@ PAGES = [
 
 page = st.navigation(PAGES)
 finish_sidebar = sidebar()
-page.run()
-warmup.start()  # once per server: torch and the default models load while the user reads
-finish_sidebar()  # the sidebar lines that need torch, drawn after the page
+try:
+    page.run()
+finally:  # also after a page's st.stop()
+    warmup.start()  # once per server: torch and the default models load while the user reads
+    finish_sidebar()  # the sidebar lines that need torch, drawn after the page

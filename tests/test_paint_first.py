@@ -2,7 +2,7 @@
 and app.py hands over to the page (sidebar drawn) without importing them.
 
 Each script runs in a fresh interpreter (a fork of one that has imported only Streamlit) with
-``st.title`` replaced by a recorder that stops the script: what is in ``sys.modules`` at that
+``st.title`` replaced by a recorder that ends the process: what is in ``sys.modules`` at that
 moment is what the user waited for before seeing anything. Pages are found by globbing
 ``pages/*.py``, so a page added later is held to the same rule without touching this file.
 """
@@ -28,10 +28,6 @@ HEAVY = ("torch", "torchvision", "captum")
 ROOT = os.getcwd()
 
 
-class Painted(BaseException):
-    """Stops the script where the check is made (BaseException: no page's except catches it)."""
-
-
 class WhoImports:
     """Remembers the project code that first imported a heavy module, for the failure message."""
     def __init__(self, out):
@@ -46,11 +42,16 @@ class WhoImports:
         return None
 
 
-def check(script, out):
+def report(out, w):
+    os.write(w, json.dumps(out).encode())
+    os._exit(0)  # at once: no finally block of the script (app.py's warm-up) runs after this
+
+
+def check(script, out, w):
     def stop(what):
         out["reached"] = what
         out["heavy"] = sorted(m for m in HEAVY if m in sys.modules)
-        raise Painted
+        report(out, w)
 
     def title(body, *args, **kwargs):
         out["title"] = str(body)
@@ -66,8 +67,6 @@ def check(script, out):
     sys.meta_path.insert(0, WhoImports(out))
     try:
         runpy.run_path(script, run_name="__main__")
-    except Painted:
-        pass
     except BaseException as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
     out.setdefault("heavy", sorted(m for m in HEAVY if m in sys.modules))
@@ -81,10 +80,9 @@ for script in sys.argv[1:]:
         os.close(r)
         out = {"title": None, "reached": None, "importers": {}}
         try:
-            check(script, out)
+            check(script, out, w)
         finally:
-            os.write(w, json.dumps(out).encode())
-            os._exit(0)
+            report(out, w)
     os.close(w)
     data = b""
     while True:
