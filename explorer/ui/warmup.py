@@ -66,8 +66,12 @@ def _run() -> None:
 
         for name, source in DEFAULT_MODELS:
             loaded = get_model(name, source)
-            # The first forward pass allocates and picks kernels: pay it here, not on a click.
-            inference.predict(loaded, torch.zeros(1, *loaded.spec.input_size))
+            # The first forward and backward passes allocate and pick kernels, and Grad-CAM's
+            # first call makes its module copy: pay for them here, not on a click.
+            x = torch.zeros(1, *loaded.spec.input_size)
+            inference.predict(loaded, x)
+            for method in ("saliency", "gradcam"):
+                attribution.explain(loaded, x, method, target=0)
     except Exception:  # a page that needs what failed will import it and show the error itself
         _log.exception("warm-up failed")
     finally:
