@@ -194,7 +194,9 @@ def page_paths() -> list[tuple[str, str]]:
 
 
 def reference_seconds(files: list[Path]) -> float:
-    """Median decode + preprocess + forward of ``files`` with the page's own code, here."""
+    """Median decode + preprocess + forward of ``files`` with the page's own code, here (with
+    passive OpenMP threads, as the app's server runs them: see explorer.ui.warmup)."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
     from explorer import images, inference
     from explorer.weights import load_model
 
