@@ -1347,7 +1347,7 @@ def cost_inception_reduction() -> Cost:
                 _("1×1 conv to 16 channels, then 5×5 conv to 32"), sum(parts), parts,
                 _("{notes}: {naive} vs {block} (亿 = 10⁸)").format(
                     notes=_seed("000"), naive=_yi(sum(naive)), block=_yi(sum(parts))),
-                "(28·28·32)·(5·5·192) vs (28·28·16)·(1·1·192) + (28·28·32)·(5·5·16)")
+                _("(28·28·32)·(5·5·192) vs (28·28·16)·(1·1·192) + (28·28·32)·(5·5·16)"))
 
 
 def cost_bottleneck() -> Cost:

@@ -382,7 +382,8 @@ def _is_safetensors(data: bytes) -> bool:
     return 0 < header_len <= len(data) - 8 and data[8:9] == b"{"
 
 
-def _safe_torch_load(data: bytes, what: str = "checkpoint") -> Any:
+def _safe_torch_load(data: bytes, what: str | None = None) -> Any:
+    what = what or _("checkpoint")  # the file, as the messages below name it
     if not data:
         raise WeightsError(_("The {what} is empty (0 bytes).").format(what=what))
     try:

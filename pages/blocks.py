@@ -173,8 +173,10 @@ def _show_costs(kind: str, trace: blocks.BlockTrace) -> None:
             f"**{_count(cost.block)}**"
         with st.container(border=True):
             st.markdown(f"**{cost.title}**" + (f" · _{cost.seed}_" if cost.seed else ""))
-            st.markdown(f"- {cost.naive_label}: **{_count(cost.naive)}** {cost.unit}\n"
-                        f"- {cost.block_label}: {total} {cost.unit}\n- "
+            st.markdown("- " + _("{label}: **{count}** {unit}").format(
+                            label=cost.naive_label, count=_count(cost.naive), unit=cost.unit)
+                        + "\n- " + _("{label}: {count} {unit}").format(
+                            label=cost.block_label, count=total, unit=cost.unit) + "\n- "
                         + _("ratio: **{ratio}** {versus} ({comparison})").format(
                             ratio=f"{cost.ratio:.1%}", versus=cost.versus,
                             comparison=cost.comparison()))
