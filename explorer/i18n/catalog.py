@@ -148,6 +148,33 @@ def bare_strings(root: Path = ROOT) -> list[str]:
     return out
 
 
+_STATEFUL = {"radio", "selectbox", "multiselect", "slider", "select_slider", "number_input",
+             "text_input", "text_area", "toggle", "checkbox", "file_uploader", "camera_input",
+             "segmented_control", "pills", "color_picker", "date_input", "time_input"}
+
+
+def unkeyed_widgets(root: Path = ROOT) -> list[str]:
+    """Stateful widgets without ``key=`` in the UI code: Streamlit would identify them by their
+    (translated) label, so a language switch would reset them."""
+    import ast
+
+    out = []
+    for path, method in _source_files(root):
+        rel = path.relative_to(root).as_posix()
+        if method != "python" or not (rel.startswith(("pages/", "explorer/ui/"))
+                                      or rel == "app.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and node.func.attr in _STATEFUL:
+                kw = {k.arg: k.value for k in node.keywords}
+                disabled = isinstance(kw.get("disabled"), ast.Constant) and kw["disabled"].value
+                if "key" not in kw and not disabled:
+                    out.append(f"{rel}:{node.lineno}: {node.func.attr} without key= (a language "
+                               "switch would reset it)")
+    return out
+
+
 def extract(root: Path = ROOT) -> Catalog:
     """Every string wrapped in ``_``, ``N_`` or ``ngettext`` in the files babel.cfg names."""
     template = Catalog(project="CNN Explorer", charset="utf-8", fuzzy=False)
@@ -293,7 +320,7 @@ def check(lang: str, template: Catalog | None = None) -> Report:
             mid = m.id if not isinstance(m.id, (list, tuple)) else m.id[0]
             if m.id and mid not in known:
                 report.not_extracted.append(f"{mid!r} ({_where(m)})")
-        report.bad_calls = bad_calls() + assignments_to_underscore()
+        report.bad_calls = bad_calls() + assignments_to_underscore() + unkeyed_widgets()
         report.bare = bare_strings()
     # The .mo must be exactly what compiling the .po gives (compilation is deterministic).
     buf = io.BytesIO()

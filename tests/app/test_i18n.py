@@ -50,9 +50,12 @@ def test_the_check_finds_ui_text_left_unwrapped_and_a_shadowed_underscore(tmp_pa
         "x = alt.X('a:Q', title='fraction of pixels')\n"  # a chart title
         "st.markdown(_('Wrapped, so translated'))\n"
         "st.subheader(name)\nst.caption(f'{a} · {b}')\n"  # no words of its own
-        "left, _ = st.columns(2)\n", encoding="utf-8")
+        "left, _ = st.columns(2)\n"
+        "st.radio(_('View'), ['a', 'b'])\nst.radio(_('View'), ['a', 'b'], key='v')\n",
+        encoding="utf-8")
     assert [b.split(":")[1] for b in catalog.bare_strings(tmp_path)] == ["3", "4", "5"]
     assert [b.split(":")[1] for b in catalog.assignments_to_underscore(tmp_path)] == ["9"]
+    assert [b.split(":")[1] for b in catalog.unkeyed_widgets(tmp_path)] == ["10"]
 
 
 def test_the_compiled_catalog_translates_at_run_time_per_thread():
