@@ -479,7 +479,8 @@ def rf_view(loaded, layer: ch.ChannelLayer, channel: int, image: Image.Image,
                   "of the gradient. The unit's value: {value:.3g}.").format(
         th=t[0], tw=t[1], bh=bottom - top, bw=right_ - left_, eh=e[0], ew=e[1],
         mass=field.mass, value=field.value))
-    st.caption(_("Why the effective field is much smaller: a pixel near the centre of the box "
+    st.caption(_("Why the effective field is smaller, and for deep layers much smaller: a pixel "
+                 "near the centre of the box "
                  "reaches the unit through many more paths of the network than a pixel near its "
                  "edge, so the gradient falls off roughly like a Gaussian. The theoretical field "
                  "grows linearly with depth, the effective one only about with its square root "
