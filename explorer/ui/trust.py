@@ -41,7 +41,7 @@ FAIL_AT, DOUBT_AT = 0.5, 0.3  # mean rank correlation over the cascade
 class _Store:
     """A small thread-safe LRU of finished results (plain data, never modified once stored)."""
 
-    def __init__(self, size: int = 96):
+    def __init__(self, size: int = 64):
         self._items: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
         self._size = size
@@ -153,11 +153,13 @@ def randomisation_section(loaded, x, view, methods, target, layer, model_key, im
             _failed(exc)
             return
         bar.empty()
-        for m in missing:
+        for m in missing:  # the strip's maps only, as 8-bit: the store is shared and bounded
             store.put(key + (m,), {"steps": result.steps,
                                    "spearman_abs": result.spearman_abs[m][0],
                                    "spearman_signed": result.spearman_signed[m][0],
-                                   "ssim": result.ssim[m][0], "maps": result.maps[m]})
+                                   "ssim": result.ssim[m][0],
+                                   "maps": {i: (result.maps[m][i] * 255).round().astype(np.uint8)
+                                            for i in _picks(len(result.steps))}})
     runs = {m: store.get(key + (m,)) for m in usable}
     steps = next(iter(runs.values()))["steps"]
     metric = st.selectbox(_("Similarity to the trained network's map"), list(METRICS),
@@ -169,13 +171,18 @@ def randomisation_section(loaded, x, view, methods, target, layer, model_key, im
                     width="stretch")
     for m, run in runs.items():
         st.markdown(_verdict(m, run, mode))
-    picks = sorted(set(np.linspace(0, len(steps) - 1, min(7, len(steps))).round().astype(int)))
+    picks = _picks(len(steps))
     for m, run in runs.items():
         st.markdown(f"**{_method_name(m)}**")
-        _strip(view, [run["maps"][i] for i in picks],
+        _strip(view, [run["maps"][i] / 255.0 for i in picks],
                [f"{i}: {labels[i]}" for i in picks], opacity)
     st.caption(_("Numbers for a whole folder of images: {command}").format(
         command=f"`python -m explorer.attribution sanity --model {loaded.name} --images DIR`"))
+
+
+def _picks(n_steps: int) -> list[int]:
+    """The steps the strip shows: the trained map, the last, and five between."""
+    return sorted(set(np.linspace(0, n_steps - 1, min(7, n_steps)).round().astype(int).tolist()))
 
 
 def _cascade_estimate(loaded, x, methods, model_key, image_key) -> float:
