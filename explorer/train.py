@@ -585,6 +585,25 @@ def _recipe_text(card: dict) -> str | None:
         epochs=card.get("epochs_completed"))
 
 
+FULL_RECIPE_IMAGES, FULL_RECIPE_EPOCHS = 60_000, 5  # the notes' run: every image, 5 epochs
+
+
+def full_recipe_seconds(seconds: float, batches: int, recipe: Recipe = Recipe()) -> float | None:
+    """How long the full recipe (60,000 images, 5 epochs) would take at the speed measured over
+    ``batches`` training batches in ``seconds``; None until a few batches have run."""
+    if batches < 5 or seconds <= 0:
+        return None
+    n_train = FULL_RECIPE_IMAGES - max(1, round(FULL_RECIPE_IMAGES * recipe.val_fraction))
+    per_epoch = -(-n_train // recipe.batch_size)  # 844 batches of 64
+    return seconds / batches * per_epoch * FULL_RECIPE_EPOCHS
+
+
+def default_run(device_type: str) -> tuple[int, int]:
+    """(epochs, training images) the Train page starts with: the notes' full recipe on a GPU; on
+    a CPU a run that finishes in well under a minute (2 epochs over 3,000 images: 86 batches)."""
+    return (FULL_RECIPE_EPOCHS, FULL_RECIPE_IMAGES) if device_type != "cpu" else (2, 3_000)
+
+
 def history_long(history: list[dict]) -> list[dict]:
     """History rows in long form for a chart: epoch, metric, split, value (accuracy in %)."""
     out = []
