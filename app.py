@@ -30,5 +30,6 @@ finish_sidebar = sidebar()
 try:
     page.run()
 finally:  # also after a page's st.stop()
-    warmup.start()  # once per server: torch and the default models load while the user reads
+    warmup.start(warmup.FLUSH_DELAY)  # once per server: torch and the default models load
+    # while the user reads (after the page's elements have gone out)
     finish_sidebar()  # the sidebar lines that need torch, drawn after the page

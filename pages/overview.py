@@ -5,7 +5,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from explorer import catalog  # the committed summary: this page never waits for torch
 from explorer.i18n import N_, _
-from explorer.ui import charts, columns, warmup, weights_status
+from explorer.ui import columns, warmup, weights_status
 from explorer.ui.router import through_router
 
 through_router()
@@ -97,6 +97,8 @@ st.caption(_("MACs = multiply-accumulates of convolution and linear layers; FLOP
              "Parameters and MACs are computed by the explorer's own analysis (on PyTorch's "
              "meta device, no weights loaded) and match torchvision's published figures."))
 
+from explorer.ui import charts  # noqa: E402  (altair: after the table, it costs a few 100 ms)
+
 st.altair_chart(charts.history_chart(table), width="stretch")
 gmacs = table.set_index("model")["GMACs"]
 top1 = table.set_index("model")["top-1 (%)"]
@@ -110,6 +112,6 @@ st.caption(_(
     mobile_x=gmacs["resnet34"] / gmacs["mobilenet_v2"]))
 
 if not here:  # PyTorch was still loading when the table was drawn: fill in its weights column
-    warmup.wait(spinner=False)
+    warmup.wait(spinner=False, hurry=False)
     shown["weights here"] = shown["model"].map(weights_status.weights_here())
     table_slot.dataframe(shown, **table_args)

@@ -26,7 +26,7 @@ def sidebar() -> Callable[[], None]:
         weights_line = st.container()
 
     def finish() -> None:
-        warmup.wait(spinner=False)
+        warmup.wait(spinner=False, hurry=False)
         device.caption(_("**Device:** {device}").format(device=_device_text(get_language())))
         with weights_line:
             weights_status.sidebar_line()

@@ -20,7 +20,7 @@ import streamlit as st
 
 from explorer.i18n import _
 
-__all__ = ["HEAVY_MODULES", "DEFAULT_MODELS", "start", "wait", "imported", "done"]
+__all__ = ["HEAVY_MODULES", "DEFAULT_MODELS", "FLUSH_DELAY", "start", "wait", "imported", "done"]
 
 HEAVY_MODULES = ("torch", "torchvision", "captum")
 # (name, source) loaded into explorer.ui.models' cache: what the pages open with.
@@ -38,20 +38,28 @@ _lock = threading.Lock()
 _thread: threading.Thread | None = None
 _imported = threading.Event()  # torch and the explorer core are importable at no cost
 _done = threading.Event()  # ... and the default models are loaded and have run once
+_hurry = threading.Event()  # a page is waiting for torch: no more delay
+FLUSH_DELAY = 1.0  # s: how long app.py lets the first page's elements go out before importing
 
 
-def start() -> None:
-    """Start the warm-up thread, once per process (later calls do nothing)."""
+def start(delay: float = 0.0) -> None:
+    """Start the warm-up thread, once per process (later calls do nothing). With ``delay`` it
+    waits that long first, unless a page needs torch (:func:`wait`): importing torch holds the
+    GIL for long stretches, which would hold back the first page's elements on their way to the
+    browser (Streamlit sends them from another thread of this process)."""
     global _thread
     with _lock:
         if _thread is None:
             # Not a daemon: a process that exits while the thread is inside torch's C++ code
             # aborts ("terminate called without an active exception"); it ends in seconds.
-            _thread = threading.Thread(target=_run, name="explorer-warmup", daemon=False)
+            _thread = threading.Thread(target=_run, args=(delay,), name="explorer-warmup",
+                                       daemon=False)
             _thread.start()
 
 
-def _run() -> None:
+def _run(delay: float) -> None:
+    if delay > 0:
+        _hurry.wait(delay)
     try:
         import torch
         import torchvision  # noqa: F401
@@ -89,12 +97,15 @@ def done() -> bool:
     return _done.is_set()
 
 
-def wait(spinner: bool = True) -> None:
+def wait(spinner: bool = True, hurry: bool = True) -> None:
     """Return once the heavy imports are done, starting the warm-up if nobody has; while
-    waiting, a spinner says why (``spinner=False``: wait without one)."""
+    waiting, a spinner says why (``spinner=False``: wait without one). ``hurry=False``: for
+    what is drawn after the page (it keeps :data:`FLUSH_DELAY`)."""
     if _imported.is_set():
         return
-    start()
+    if hurry:
+        _hurry.set()
+    start(0.0 if hurry else FLUSH_DELAY)
     if not spinner:
         _imported.wait()
         return
