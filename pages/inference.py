@@ -74,7 +74,9 @@ def _prediction_chart(pred) -> alt.Chart:
     bars = alt.Chart(df).mark_bar(color="#3182bd").encode(
         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
                 title=_("probability")),
-        y=alt.Y("class:N", sort="-x", title=None),
+        # An explicit order (the top-k come sorted): sort="-x" in both layers made Vega warn
+        # "conflicting sort properties" on every visit.
+        y=alt.Y("class:N", sort=list(df["class"]), title=None),
         tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
     )
     text = bars.mark_text(align="left", dx=3).encode(text=alt.Text("probability:Q", format=".1%"))

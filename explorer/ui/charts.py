@@ -183,7 +183,7 @@ def cost_chart(df: pd.DataFrame, level: str) -> alt.Chart:
             height=170, width=900, title=params_title)
         macs = base.encode(y=alt.Y("MACs:Q", title="MACs")).properties(
             height=170, width=900, title=macs_title)
-        return alt.vconcat(params, macs).resolve_scale(x="shared")
+        return alt.vconcat(params, macs).resolve_scale(x="shared").properties(autosize=_PAD)
     y = alt.Y("part:N", sort=alt.EncodingSortField("order"), title=None,
               axis=alt.Axis(labelOverlap=False, labelLimit=160))
     base = alt.Chart(df).mark_bar(stroke=_KIND_STROKE, strokeWidth=0.3).encode(
@@ -193,7 +193,12 @@ def cost_chart(df: pd.DataFrame, level: str) -> alt.Chart:
                          ).properties(height=height, width=330, title=params_title)
     macs = base.encode(x=alt.X("MACs:Q", title="MACs", axis=alt.Axis(format="~s"))
                        ).properties(height=height, width=330, title=macs_title)
-    return alt.hconcat(params, macs)
+    return alt.hconcat(params, macs).properties(autosize=_PAD)
+
+
+# A concatenation sizes itself: without this Streamlit asks Vega to "fit" it to the container,
+# which only single and layered views can ("Autosize fit only works for single views" warning).
+_PAD = alt.AutoSizeParams(type="pad", contains="padding")
 
 
 def shape_chart(df: pd.DataFrame) -> alt.Chart:
