@@ -34,7 +34,14 @@ from explorer import attribution, trust  # noqa: E402
 from explorer.inference import device_info, logits_of, model_on, pick_device  # noqa: E402
 from explorer.weights import WeightsError, load_model  # noqa: E402
 
-PHOTO = ROOT.parent / "shared" / "data" / "imagenet-samples" / "n01440764_tench.JPEG"
+def _photo() -> Path | None:
+    from explorer.data import DataNotFound, find
+
+    try:
+        folder = find("imagenet-samples")
+    except DataNotFound:  # pragma: no cover
+        folder = None
+    return folder / "n01440764_tench.JPEG" if folder else None
 
 
 def sync(device: torch.device) -> None:
@@ -65,7 +72,8 @@ def main() -> None:
         loaded = load_model("efficientnet_lite0", "package")
     except WeightsError:
         loaded = load_model("efficientnet_lite0", "random")
-    x = loaded.preprocess(Image.open(PHOTO)) if PHOTO.exists() else torch.randn(1, 3, 224, 224)
+    photo = _photo()
+    x = loaded.preprocess(Image.open(photo)) if photo else torch.randn(1, 3, 224, 224)
     print(f"device: {device} ({device_info() if args.device is None else device.type}); "
           f"weights: {loaded.source}; torch threads: {torch.get_num_threads()}")
 

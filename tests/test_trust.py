@@ -16,13 +16,14 @@ import torch.nn.functional as F
 from PIL import Image
 
 from explorer import attribution, trust
+from explorer.data import data_root
 from explorer.inference import predict
 from explorer.weights import load_model
 from explorer.zoo.efficientnet_lite import LITE0_STAGES
 from tests.test_attribution import _assert_untouched, _snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
-IMAGENET = ROOT.parent / "shared" / "data" / "imagenet-samples"
+IMAGENET = data_root("imagenet-samples")
 SAMPLES = ROOT / "assets" / "samples"
 
 
