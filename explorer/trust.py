@@ -55,6 +55,7 @@ import torch.nn.functional as F
 
 from . import attribution
 from .attribution import METHODS, AttributionError, _normalise
+from .i18n import _
 from .inference import logits_of, model_on, pick_device
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -204,7 +205,7 @@ def _gradient_pass(model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
     modules = dict(model.named_modules())
     missing = [name for name in layers if name not in modules]
     if missing:
-        raise AttributionError(f"The model has no layer {missing[0]!r}.")
+        raise AttributionError(_("The model has no layer {layer}.").format(layer=repr(missing[0])))
     saved: dict[str, torch.Tensor] = {}
 
     def keeper(name):
@@ -222,8 +223,8 @@ def _gradient_pass(model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
             h.remove()
     for name in layers:
         if not isinstance(saved.get(name), torch.Tensor) or saved[name].dim() != 4:
-            raise AttributionError(f"Layer {name!r} does not output a feature map; "
-                                   "pick a convolution layer or block.")
+            raise AttributionError(_("Layer {layer} does not output a feature map; pick a "
+                                     "convolution layer or block.").format(layer=repr(name)))
     score = logits.gather(1, targets.view(-1, 1)).sum()  # images are independent (eval mode)
     wrt = ([xg] if need_input else []) + [saved[name] for name in layers]
     grads = torch.autograd.grad(score, wrt)
@@ -247,7 +248,8 @@ def method_maps(loaded: "LoadedModel", model: nn.Module, x: torch.Tensor, method
     methods = list(dict.fromkeys(methods))
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
-        raise AttributionError(f"Unknown method {unknown[0]!r}; choose one of {', '.join(METHODS)}.")
+        raise AttributionError(_("Unknown method {method}; choose one of {methods}.").format(
+            method=repr(unknown[0]), methods=", ".join(METHODS)))
     device = x.device if device is None else device
     layer = layer or attribution.default_layer(loaded)
     n = x.shape[0]
@@ -256,8 +258,9 @@ def method_maps(loaded: "LoadedModel", model: nn.Module, x: torch.Tensor, method
     cams = None
     fused = {"saliency", "gradcam", "guided_gradcam"} & set(methods)
     if fused:
-        grad_x, pairs, _ = _gradient_pass(model, x, t, [layer] if fused - {"saliency"} else [],
-                                          need_input="saliency" in fused)
+        grad_x, pairs, _logits = _gradient_pass(model, x, t,
+                                                [layer] if fused - {"saliency"} else [],
+                                                need_input="saliency" in fused)
         if "saliency" in fused:
             out["saliency"] = [_pixel_maps(grad_x[i], "saliency") for i in range(n)]
         if layer in pairs:
@@ -623,8 +626,8 @@ def faithfulness(loaded: "LoadedModel", x: torch.Tensor, maps: dict[str, np.ndar
             raise ValueError(f"unknown baseline {name!r}; choose from {BASELINES}")
     for name, heat in all_maps.items():
         if np.asarray(heat).shape != (h, w):
-            raise AttributionError(f"The map {name!r} has shape {np.asarray(heat).shape}; "
-                                   f"the image is {h}×{w}.")
+            raise AttributionError(_("The map {name} has shape {shape}; the image is {h}×{w}.")
+                                   .format(name=repr(name), shape=np.asarray(heat).shape, h=h, w=w))
     kinds = [k for k in ("deletion", "insertion") if k in kinds]
     if batch is None:
         batch = 64 if device.type == "cuda" else 8
@@ -723,8 +726,8 @@ def cams_across_depth(loaded: "LoadedModel", x: torch.Tensor, target: int | None
         with torch.inference_mode():
             target = int(logits_of(shared(x)).argmax(-1)[0])
     with attribution._borrowed_copy(shared) as model:
-        _, pairs, _ = _gradient_pass(model, x, torch.tensor([int(target)], device=device), layers,
-                                     need_input=False)
+        target_t = torch.tensor([int(target)], device=device)
+        _grad_x, pairs, _logits = _gradient_pass(model, x, target_t, layers, need_input=False)
     size = x.shape[-2:]
     gradcam, layercam, shapes = [], [], []
     for name in layers:
