@@ -1206,7 +1206,9 @@ def block_dot(trace: BlockTrace, current: int | None = None) -> str:
         label = f"{s.index + 1}. {op_label(s.op)}\\n{fmt_shape(s.output_shape)}"
         attrs = {"label": label}
         if s.kind == "merge":
-            attrs["shape"] = "ellipse"
+            # "rounded" has no meaning for an ellipse, and Graphviz then drew it without its
+            # outline: plain "filled" keeps the border.
+            attrs.update(shape="ellipse", style="filled")
         if current is not None and s.index == current:
             attrs.update(fillcolor="#ff9f43", penwidth="2.5", color="#c0392b")
         elif current is not None and s.index < current:

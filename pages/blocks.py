@@ -77,7 +77,8 @@ def _standalone_settings(kind: str):
     name = st.selectbox(_("Variant"), names, key=f"blk_variant_{kind}", format_func=_)
     var = variants[names.index(name)]
     h0, w0, c0 = var.hwc
-    cols = st.columns(3)
+    # Bottom-aligned: "C (input channels)" may wrap to two lines and pushed its field down.
+    cols = st.columns(3, vertical_alignment="bottom")
     # No min_value: a user may type a bad number and should read why it cannot work.
     h = cols[0].number_input("H", value=h0, step=1, key=f"blk_h_{kind}_{name}")
     w = cols[1].number_input("W", value=w0, step=1, key=f"blk_w_{kind}_{name}")
@@ -85,9 +86,11 @@ def _standalone_settings(kind: str):
                              key=f"blk_c_{kind}_{name}")
     settings = []
     if var.fields:
-        cols = st.columns(min(3, len(var.fields)))
+        width = min(3, len(var.fields))
         for i, f in enumerate(var.fields):
-            col = cols[i % len(cols)]
+            if i % width == 0:  # one row of columns per three fields, so each row lines up
+                cols = st.columns(width, vertical_alignment="bottom")
+            col = cols[i % width]
             key = f"blk_{kind}_{name}_{f.name}"
             if f.is_list:
                 value = col.text_input(_(f.label), value=f.default, key=key)
@@ -151,6 +154,10 @@ def _show_activations(step: blocks.Step, act: blocks.StepActivation, trace, acts
                   "zeros **{zero}**").format(mean=f"{s['mean']:.3g}", std=f"{s['std']:.3g}",
                                               min=f"{s['min']:.3g}", max=f"{s['max']:.3g}",
                                               zero=f"{s['zero']:.1%}"))
+
+
+def _show_branch_stats(trace, acts) -> None:
+    """Full width under the diagram and the step: seven columns were cut off in half a page."""
     st.markdown(_("**Per-branch statistics** (each branch's output)"))
     rows = [{"branch": r["branch"], "shape": r["shape"],
              **{k: f"{r[k]:.3g}" for k in ("mean", "std", "min", "max")},
@@ -283,7 +290,7 @@ n = len(trace.steps)
 current = _step_controls(n, identity)
 step = trace.steps[current]
 
-left, right = st.columns([1, 1])
+left, right = st.columns([3, 2])  # the diagram gets the room: its labels must stay readable
 with left:
     st.markdown(f"**{trace.title}** · {trace.class_name} · "
                 f"{blocks.fmt_shape(trace.input_shape)} → {blocks.fmt_shape(trace.output_shape)}")
@@ -295,6 +302,8 @@ with right:
     _show_step(step, n)
     if acts is not None:
         _show_activations(step, acts[current], trace, acts, random_weights=source == "random")
+if acts is not None:
+    _show_branch_stats(trace, acts)
 
 bottom_left, bottom_right = st.columns([5, 6])
 with bottom_left:
