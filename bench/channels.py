@@ -48,10 +48,14 @@ def sync(device):
 
 
 def fwd_bwd(loaded, layer, size, steps, device) -> tuple[float, float]:
-    """Seconds for ``steps`` forward+backward passes: up to ``layer``, and the whole network."""
+    """Seconds for ``steps`` forward+backward passes: up to ``layer``, and the whole network,
+    on an input of the size the visualisation feeds it (padded and jittered, unless the
+    network's size is fixed)."""
     net = model_on(loaded.model, device)
-    c = loaded.spec.input_size[0]
-    x0 = torch.rand(1, c, size + 12, size + 12, device=device)  # the padded, jittered size
+    spec = loaded.spec
+    s = ch.settings_for(loaded.name)
+    side = size if spec.min_size is None else size + 2 * s.pad - s.jitter - s.jitter2
+    x0 = torch.rand(1, spec.input_size[0], side, side, device=device)
     times = []
     with borrowed_copy(net) as clone, torch.enable_grad():
         for target in (layer, None):
@@ -82,16 +86,20 @@ def bench_vis(name, source, layer, target, objective, device):
     size = s.size or loaded.spec.input_size[1]
     ch.visualize(loaded, layer, target, objective=objective,
                  settings=ch.settings_for(name, steps=4), device=device)  # warm-up
+    # Baselines before and after, averaged: on a shared machine the load drifts.
+    before = fwd_bwd(loaded, layer, size, s.steps, device)
     sync(device)
     t0 = time.perf_counter()
     result = ch.visualize(loaded, layer, target, objective=objective, settings=s, device=device)
     sync(device)
     total = time.perf_counter() - t0
-    to_layer, whole = fwd_bwd(loaded, layer, size, s.steps, device)
+    after = fwd_bwd(loaded, layer, size, s.steps, device)
+    to_layer, whole = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
     print(f"{name} ({loaded.source}) {objective} {layer} {target}: {s.steps} steps at {size}: "
-          f"{total:.2f} s; steps × fwd+bwd to the layer {to_layer:.2f} s, whole network "
-          f"{whole:.2f} s -> ratio {total / to_layer:.2f} (goal ≤ 1.3), {total / whole:.2f} "
-          f"vs the whole network; final {result.final:.3f} vs grey {result.grey:.3f}")
+          f"{total:.2f} s; steps × fwd+bwd to the layer {to_layer:.2f} s (before {before[0]:.2f}, "
+          f"after {after[0]:.2f}), whole network {whole:.2f} s -> ratio {total / to_layer:.2f} "
+          f"(goal ≤ 1.3), {total / whole:.2f} vs the whole network; final {result.final:.3f} "
+          f"vs grey {result.grey:.3f}")
 
 
 def bench_top(loaded, layer, folder, n, device, batch, workers):

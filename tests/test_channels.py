@@ -227,6 +227,13 @@ def test_neuron_objective_and_pre_activation_layers(lite):
     assert result.final > result.grey
 
 
+def test_a_fixed_size_network_sees_its_designed_size_under_the_transforms():
+    plain = load_model("mnist_plain", "trained")  # Flatten + Linear: 28×28 only
+    result = ch.visualize(plain, ch.LOGITS, 7, objective="class",
+                          settings=ch.settings_for(plain.name, steps=6))
+    assert result.image.shape == (28, 28) and len(result.history) == 6
+
+
 # --------------------------------------------------------------------------------------------
 # Filters
 

@@ -222,6 +222,7 @@ def visualize(loaded, layer: str, target: int, objective: str = "channel",
     if spec.min_size is None and size != spec.input_size[1]:
         size = spec.input_size[1]  # dense layers fix the input size
     hw = (size, size)
+    fixed = spec.min_size is None
     modules = dict(shared.named_modules())
     if objective != "class" and layer not in modules:
         raise KeyError(f"no layer named {layer!r} in {loaded.name}")
@@ -247,7 +248,10 @@ def visualize(loaded, layer: str, target: int, objective: str = "channel",
             for step in range(s.steps):
                 opt.zero_grad(set_to_none=True)
                 img = fourier_image(spectrum, scale, hw, s.decorrelate, s.offset)
-                out = run(normalise(_transform(img, s, gen)))
+                seen = _transform(img, s, gen)
+                if fixed and seen.shape[-2:] != hw:  # dense layers need the designed size
+                    seen = F.interpolate(seen, size=hw, mode="bilinear", align_corners=False)
+                out = run(normalise(seen))
                 if objective == "neuron":
                     # The padded, jittered image gives a larger map: aim at the unit over the
                     # same part of the picture (the map grows about equally on both sides).

@@ -293,14 +293,16 @@ def layer_top(loaded, layer: ch.ChannelLayer, image_set: ch.ImageSet, key: str,
 def top_view(loaded, layer: ch.ChannelLayer, channel: int, image_set: ch.ImageSet,
              key: str = "channels_top") -> None:
     k = st.slider(_("How many"), 3, 16, 9, key=f"{key}_k")
-    result = layer_top(loaded, layer, image_set, key, compute=False)
+    want = (loaded.name, loaded.source, layer.path, image_set.fingerprint)
+    result = layer_top(loaded, layer, image_set, key,
+                       compute=st.session_state.get(f"{key}_want") == want)
     if result is None:
         st.caption(_("One pass over the {n} images computes every channel of {layer} at once; "
                      "the result is kept on disk, so other channels of this layer are then "
                      "instant.").format(n=len(image_set), layer=layer.path))
-        if not st.button(_("Find the top images"), key=f"{key}_go", type="primary"):
-            return
-        result = layer_top(loaded, layer, image_set, key, compute=True)
+        st.button(_("Find the top images"), key=f"{key}_go", type="primary",
+                  on_click=st.session_state.__setitem__, args=(f"{key}_want", want))
+        return
     if result.failed:
         st.warning(_("Skipped {n} file(s) that could not be read: {names}").format(
             n=len(result.failed), names=", ".join(result.failed[:5])))
