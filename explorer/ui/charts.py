@@ -5,7 +5,10 @@ the CSV download holds); the ``*_chart`` functions draw them. Nothing here touch
 """
 from __future__ import annotations
 
+import math
+
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from explorer import diagram
@@ -245,6 +248,44 @@ def zoo_row(spec, analysis) -> dict:
     }
 
 
+def _log_domain(values) -> list[float]:
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    return [10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi))]
+
+
+def _placed_labels(data: pd.DataFrame, x: alt.X, y: alt.Y, width: float = 720,
+                   height: float = 355) -> alt.LayerChart:
+    """Model names beside their points, each where it overlaps other labels and points least
+    (explorer.label_layout), drawn with pixel offsets. Fixes the x and y domains to whole
+    decades so that the pixel positions computed here are where Vega draws the points; the
+    plot area is taken as about 720 × 355 px (the chart at 1400 px, height 480 with its title
+    and axes): at other widths the choice stays reasonable, only less tight."""
+    from explorer import label_layout
+
+    xd, yd = _log_domain(data["params (M)"]), _log_domain(data["GMACs"])
+    x.scale = alt.Scale(type="log", domain=xd)
+    y.scale = alt.Scale(type="log", domain=yd)
+    px = [(math.log10(v) - math.log10(xd[0])) / (math.log10(xd[1]) - math.log10(xd[0])) * width
+          for v in data["params (M)"]]
+    py = [(1 - (math.log10(v) - math.log10(yd[0])) / (math.log10(yd[1]) - math.log10(yd[0])))
+          * height for v in data["GMACs"]]
+    top1 = data["top-1 (%)"]
+    lo, hi = top1.min(), top1.max()
+    radii = [math.sqrt((60 + (t - lo) / (hi - lo or 1) * 840) / math.pi) if pd.notna(t) else 4.5
+             for t in top1]
+    pos = label_layout.place(px, py, list(data["model"]), radii, width, height)
+    offs = [label_layout.offsets(p, r) for p, r in zip(pos, radii)]
+    data = data.assign(label_dx=[o[0] for o in offs], label_dy=[o[1] for o in offs],
+                       label_align=[o[2] for o in offs])
+    layers = []
+    for align in ("left", "right", "center"):
+        layers.append(alt.Chart(data).transform_filter(f"datum.label_align == '{align}'")
+                      .mark_text(align=align, baseline="middle", fontSize=11, color="#222222",
+                                 dx=alt.expr("datum.label_dx"), dy=alt.expr("datum.label_dy"))
+                      .encode(x=x, y=y, text="model"))
+    return alt.layer(*layers)
+
+
 def history_chart(df: pd.DataFrame) -> alt.Chart:
     """MACs against parameters on log scales, one point per model: ImageNet models are bubbles
     sized by published top-1, the small MNIST/CIFAR models squares; colour by year, so the story
@@ -258,6 +299,7 @@ def history_chart(df: pd.DataFrame) -> alt.Chart:
     y = alt.Y("GMACs:Q", scale=alt.Scale(type="log"), title=_("GMACs per image (log scale)"))
     color = alt.Color("year:O", scale=alt.Scale(scheme="viridis"),
                       legend=alt.Legend(title=_("year")))
+    labels = _placed_labels(data, x, y)  # fixes x's and y's domains first
     base = alt.Chart(data).encode(x=x, y=y, color=color, tooltip=tooltip)
     rated = base.transform_filter("isValid(datum['top-1 (%)'])").mark_circle(
         opacity=0.8, stroke="#333333", strokeWidth=0.5).encode(
@@ -265,14 +307,7 @@ def history_chart(df: pd.DataFrame) -> alt.Chart:
                       legend=alt.Legend(title=_("ImageNet top-1 %"))))
     unrated = base.transform_filter("!isValid(datum['top-1 (%)'])").mark_square(
         size=70, opacity=0.8, stroke="#333333", strokeWidth=0.5)
-    # neighbours along the cost axis take turns labelling right and left, so clusters stay legible
-    data["side"] = data["GMACs"].rank(method="first").astype(int) % 2
-    base = base.properties(data=data)
-    right = base.transform_filter("datum.side == 0").mark_text(
-        align="left", dx=10, dy=-6, fontSize=11).encode(text="model", color=alt.value("#222222"))
-    left = base.transform_filter("datum.side == 1").mark_text(
-        align="right", dx=-10, dy=6, fontSize=11).encode(text="model", color=alt.value("#222222"))
-    return (rated + unrated + right + left).properties(
+    return (rated + unrated + labels).properties(
         height=480, width="container",
         title=_("Cost against size: bubbles are ImageNet models (size = top-1), squares small "
                 "MNIST/CIFAR models"))
