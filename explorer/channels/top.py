@@ -30,6 +30,7 @@ from PIL import Image
 
 from .. import images
 from ..features import capture
+from ..i18n import _
 from .fields import layer_row, rf_box
 
 __all__ = ["ImageSet", "LayerTop", "Example", "layer_top", "cached_layer_top", "lookup",
@@ -73,10 +74,11 @@ class ImageSet:
     def from_folder(cls, folder, label: str | None = None, limit: int | None = None) -> "ImageSet":
         folder = Path(folder).expanduser()
         if not folder.is_dir():
-            raise FileNotFoundError(f"{folder} is not a folder")
+            raise FileNotFoundError(_("{folder} is not a folder").format(folder=folder))
         paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not paths:
-            raise FileNotFoundError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+            raise FileNotFoundError(_("no images ({suffixes}) in {folder}").format(
+                suffixes=", ".join(sorted(IMAGE_SUFFIXES)), folder=folder))
         return cls.from_paths(label or folder.name, paths[:limit])
 
     @classmethod
