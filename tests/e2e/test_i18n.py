@@ -38,7 +38,7 @@ def test_every_page_in_chinese(page, app_url, path, query, title):
 
 def test_the_seed_arithmetic_in_yi_is_drawn(page, app_url):
     open_page(page, app_url, "blocks", "kind=inception_v1&lang=zh")
-    panel = page.get_by_text("种子 000：1.2 亿 对 0.12 亿").first
+    panel = page.get_by_text("1.2 亿 对 0.12 亿").first
     expect(panel).to_be_visible()
     panel.scroll_into_view_if_needed()
     shot(page, "zh-blocks-yi", full_page=False)
