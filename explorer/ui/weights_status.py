@@ -35,7 +35,8 @@ def weights_frame() -> pd.DataFrame:
     return pd.DataFrame([{
         "model": r.name, "dataset": r.dataset, "weights from": _(ORIGIN[r.origin]),
         "weights": r.weights, "on this machine": _(STATE[r.state()]),
-        "size (MB)": r.size_mb, "file": r.file or "",
+        # NaN, not None: a missing size shows as an empty cell, not the word "None".
+        "size (MB)": float("nan") if r.size_mb is None else r.size_mb, "file": r.file or "",
     } for r in _rows()])
 
 
