@@ -39,8 +39,9 @@ def test_inference_page_states_size_and_limit_before_the_upload():
     at.selectbox(key="inference_source_lenet5").set_value("upload").run()
     assert not at.exception, at.exception
     size = f"{checkpoint_mb('lenet5'):.2g}"
+    assert LIMIT == 1024  # shown as the uploader shows it: whole gigabytes above 512 MB
     assert any(c.value == f"lenet5's weights take about {size} MB in float32; this server "
-               f"accepts checkpoints up to {LIMIT:,} MB." for c in at.caption)
+               "accepts checkpoints up to 1 GB." for c in at.caption)
     [uploader] = at.get("file_uploader")
     assert uploader.proto.max_upload_size_mb == LIMIT
 
