@@ -259,9 +259,11 @@ def mnist_preprocess_for(size: int = 28, channels: int = 1) -> Preprocess:
         lambda image: mnist_preprocess(image, size=size),
         describe=((N_("greyscale → invert if dark-on-light → crop to the digit → fit 20×20 in "
                       "28×28 centred by mass → pad 2 to 32×32 → normalise mean 0.1307, std "
-                      "0.3081") if size == 32 else
+                      "0.3081 (an image that already is an MNIST digit: only padded and "
+                      "normalised)") if size == 32 else
                    N_("greyscale → invert if dark-on-light → crop to the digit → fit 20×20 in "
-                      "28×28 centred by mass → normalise mean 0.1307, std 0.3081")), {}),
+                      "28×28 centred by mass → normalise mean 0.1307, std 0.3081 (an image "
+                      "that already is an MNIST digit: only normalised)")), {}),
         mean=(0.1307,), std=(0.3081,), size=(size, size),
     )
 
