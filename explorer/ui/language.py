@@ -5,8 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.i18n import LANGUAGES, language_from_locale, set_language
+from explorer.query import parse_choice
 
 KEY = "ui_language"  # session-state key of the sidebar's switch
+NOTICE = "ui_language_link_notice"  # a bad ?lang= in the link, said once in the sidebar
 
 
 def browser_language() -> str:
@@ -22,8 +24,13 @@ def browser_language() -> str:
 def apply_language() -> str:
     """Set this run's language (before anything is drawn) and keep it in the URL."""
     if KEY not in st.session_state:
-        wanted = st.query_params.get("lang")
-        st.session_state[KEY] = wanted if wanted in LANGUAGES else browser_language()
+        # Parsed where every link parameter is (explorer.query); the notice waits for the
+        # sidebar, since nothing may be drawn before the page is configured.
+        lang, notice = parse_choice(st.query_params.get_all("lang"), LANGUAGES,
+                                    browser_language(), param="lang")
+        st.session_state[KEY] = lang
+        if notice:
+            st.session_state[NOTICE] = notice
     lang = set_language(st.session_state[KEY])
     if st.query_params.get("lang") != lang:
         st.query_params["lang"] = lang
@@ -33,5 +40,9 @@ def apply_language() -> str:
 def language_switch() -> str:
     """English / 简体中文, in both languages' words so either reader finds it. Widgets keep their
     state through a switch (they are keyed; their options are codes shown translated)."""
-    return st.radio("Language · 语言", list(LANGUAGES), key=KEY, format_func=LANGUAGES.get,
-                    horizontal=True)
+    choice = st.radio("Language · 语言", list(LANGUAGES), key=KEY, format_func=LANGUAGES.get,
+                      horizontal=True)
+    notice = st.session_state.pop(NOTICE, None)
+    if notice:
+        st.warning(notice, icon=":material/link_off:")
+    return choice

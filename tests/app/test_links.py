@@ -66,3 +66,14 @@ def test_inference_unknown_model():
     assert at.selectbox(key="inference_model").value == "efficientnet_lite0"
     [notice] = notices(at)
     assert "“doesnotexist”" in notice
+
+
+def test_unknown_language_in_the_link():
+    at = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=240)
+    at.query_params["lang"] = "tlh"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["ui_language"] == "en"  # the browser's (none here): English
+    [notice] = [w.value for w in at.sidebar.warning if w.value.startswith("The link")]
+    assert "lang=“tlh”" in notice and "showing en instead" in notice
+    assert at.query_params["lang"] in ("en", ["en"])
