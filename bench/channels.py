@@ -14,6 +14,9 @@
    ranking the top and bottom 9, and (cold) cropping their 18 receptive fields from the images.
    Goal: under 0.2 s.
 
+On a CPU shared with other work, wall times drift by 3× within a run; ``--cpu-time --threads 1
+--workers 0`` measures this process's CPU time instead.
+
 Absolute times are printed too. EfficientNet-Lite0 uses its packaged ImageNet weights; speed
 does not depend on them.
 """
@@ -47,6 +50,14 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+CLOCK = time.perf_counter  # main() switches to this process's CPU time with --cpu-time
+
+
+def now(device) -> float:
+    sync(device)
+    return CLOCK()
+
+
 def fwd_bwd(loaded, layer, size, steps, device) -> tuple[float, float]:
     """Seconds for ``steps`` forward+backward passes: up to ``layer``, and the whole network,
     on an input of the size the visualisation feeds it (padded and jittered, unless the
@@ -71,12 +82,10 @@ def fwd_bwd(loaded, layer, size, steps, device) -> tuple[float, float]:
 
             for _ in range(3):
                 one()
-            sync(device)
-            t0 = time.perf_counter()
+            t0 = now(device)
             for _ in range(steps):
                 one()
-            sync(device)
-            times.append(time.perf_counter() - t0)
+            times.append(now(device) - t0)
     return times[0], times[1]
 
 
@@ -88,11 +97,9 @@ def bench_vis(name, source, layer, target, objective, device):
                  settings=ch.settings_for(name, steps=4), device=device)  # warm-up
     # Baselines before and after, averaged: on a shared machine the load drifts.
     before = fwd_bwd(loaded, layer, size, s.steps, device)
-    sync(device)
-    t0 = time.perf_counter()
+    t0 = now(device)
     result = ch.visualize(loaded, layer, target, objective=objective, settings=s, device=device)
-    sync(device)
-    total = time.perf_counter() - t0
+    total = now(device) - t0
     after = fwd_bwd(loaded, layer, size, s.steps, device)
     to_layer, whole = (before[0] + after[0]) / 2, (before[1] + after[1]) / 2
     print(f"{name} ({loaded.source}) {objective} {layer} {target}: {s.steps} steps at {size}: "
@@ -110,34 +117,31 @@ def bench_top(loaded, layer, folder, n, device, batch, workers):
     # Bare forward passes over the same images (warm the model first).
     with torch.inference_mode():
         net(torch.rand(batch, 3, 224, 224, device=device))
-    sync(device)
-    t0 = time.perf_counter()
+    t0 = now(device)
     with torch.inference_mode():
         for x, _ok in loader:
             net(x.to(device))
-    sync(device)
-    bare = time.perf_counter() - t0
+    bare = now(device) - t0
     with tempfile.TemporaryDirectory() as tmp:
-        t0 = time.perf_counter()
+        t0 = now(device)
         result, cached = ch.cached_layer_top(loaded, layer, images, root=Path(tmp), batch=batch,
                                              workers=workers, device=device)
-        sync(device)
-        top = time.perf_counter() - t0
+        top = now(device) - t0
         assert not cached
         print(f"top images {loaded.name} {layer} ({result.channels} channels) over {len(images)} "
               f"images: {top:.2f} s; bare forward passes {bare:.2f} s -> ratio {top / bare:.2f} "
               f"(goal ≤ 1.2); batch {batch}, {workers} workers")
         lookups, crops = [], []
         for c in range(0, result.channels, max(1, result.channels // 10))[:10]:
-            t0 = time.perf_counter()
+            t0 = now(device)
             again, hit = ch.cached_layer_top(loaded, layer, images, root=Path(tmp))
             examples = again.ranked(c, 9) + again.ranked(c, 9, least=True)
-            lookups.append(time.perf_counter() - t0)
+            lookups.append(now(device) - t0)
             assert hit
-            t0 = time.perf_counter()
+            t0 = now(device)
             for e in examples:
                 ch.crop_example(loaded.name, layer, images.load(e.index), loaded.preprocess, e.pos)
-            crops.append(time.perf_counter() - t0)
+            crops.append(now(device) - t0)
         look, crop = sum(lookups) / len(lookups), sum(crops) / len(crops)
         print(f"switching channels (cached layer): {look * 1000:.1f} ms to read and rank, "
               f"{crop * 1000:.0f} ms to crop 18 images cold -> {look + crop:.3f} s per switch "
@@ -154,11 +158,17 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     p.add_argument("--skip-vis", action="store_true")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time with this process's CPU time (a busy shared CPU; use --threads 1 "
+                        "--workers 0, since worker processes' time is not counted)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.cpu_time:
+        global CLOCK
+        CLOCK = time.process_time
     device = pick_device(args.device)
-    print(f"device: {device}" + (f" ({torch.cuda.get_device_name(device)})"
+    print(f"device: {device}; clock: {'process CPU time' if args.cpu_time else 'wall'}" + (f" ({torch.cuda.get_device_name(device)})"
                                  if device.type == "cuda" else
                                  f" ({torch.get_num_threads()} threads)"))
     if not args.skip_vis:
