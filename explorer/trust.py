@@ -102,7 +102,7 @@ Progress = Callable[[int, int], None]
 def rankdata(a: np.ndarray) -> np.ndarray:
     """Ranks 1…n of the flattened array, ties sharing their average rank (as scipy's)."""
     a = np.asarray(a, dtype=np.float64).ravel()
-    order = np.argsort(a, kind="mergesort")
+    order = np.argsort(a)  # tied values share their mean rank, so stability does not matter
     sorted_a = a[order]
     # Runs of equal values: each gets the mean of the ranks it spans.
     starts = np.flatnonzero(np.r_[True, sorted_a[1:] != sorted_a[:-1]])
@@ -113,16 +113,23 @@ def rankdata(a: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _centred_ranks(a: np.ndarray) -> tuple[np.ndarray, float]:
+    r = rankdata(a)
+    r -= r.mean()
+    return r, math.sqrt(float((r * r).sum()))  # elementwise: no BLAS threads for a dot product
+
+
+def _rank_correlation(ra: tuple[np.ndarray, float], rb: tuple[np.ndarray, float]) -> float:
+    if ra[0].size != rb[0].size:
+        raise ValueError("maps of different sizes")
+    denom = ra[1] * rb[1]
+    return float((ra[0] * rb[0]).sum() / denom) if denom > 0 else float("nan")
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation of two maps (Pearson correlation of their ranks); NaN when
     one map is constant."""
-    ra, rb = rankdata(a), rankdata(b)
-    if ra.size != rb.size:
-        raise ValueError("maps of different sizes")
-    ra -= ra.mean()
-    rb -= rb.mean()
-    denom = math.sqrt(float(ra @ ra) * float(rb @ rb))
-    return float(ra @ rb / denom) if denom > 0 else float("nan")
+    return _rank_correlation(_centred_ranks(a), _centred_ranks(b))
 
 
 def _box_mean(a: np.ndarray, k: int) -> np.ndarray:
@@ -455,9 +462,11 @@ class RandomisationResult:
         return np.nanmean(getattr(self, metric)[method], axis=0)
 
 
-def _similarities(ref: MethodMaps, now: MethodMaps) -> tuple[float, float, float]:
-    return (spearman(ref.abs, now.abs), spearman(ref.signed, now.signed),
-            ssim(ref.display, now.display))
+def _similarities(ref: tuple, now: MethodMaps) -> tuple[float, float, float]:
+    """``ref``: (centred ranks of the abs map, of the signed map, the display map), computed
+    once for the trained network's map."""
+    return (_rank_correlation(ref[0], _centred_ranks(now.abs)),
+            _rank_correlation(ref[1], _centred_ranks(now.signed)), ssim(ref[2], now.display))
 
 
 def randomisation_test(loaded: "LoadedModel", x: torch.Tensor, methods: Iterable[str],
@@ -491,11 +500,12 @@ def randomisation_test(loaded: "LoadedModel", x: torch.Tensor, methods: Iterable
     sims = {k: {m: np.full((n, total), np.nan) for m in methods}
             for k in ("spearman_abs", "spearman_signed", "ssim")}
     kept: dict[str, list[np.ndarray]] = {m: [] for m in methods}
-    reference: dict[str, list[MethodMaps]] = {}
+    reference: dict[str, list[tuple]] = {}
     for step, block, model in randomised_models(base, blocks, mode, seed):
         maps = method_maps(loaded, model, x, methods, targets, layer, device, **opts)
         if step == 0:
-            reference = maps
+            reference = {m: [(_centred_ranks(mm.abs), _centred_ranks(mm.signed), mm.display)
+                             for mm in maps[m]] for m in methods}
         for m in methods:
             for i in range(n):
                 s_abs, s_signed, s_ssim = _similarities(reference[m][i], maps[m][i])
