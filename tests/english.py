@@ -86,7 +86,8 @@ _SKIP_FIELDS = {"id", "form_id", "key", "type", "icon", "url", "url_path", "page
                 "theme", "css", "data", "arrow_data", "page_name", "component_name",
                 "markdown_id", "element_type", "vega_lite_chart", "use_container_width",
                 "selection_mode", "format", "script_hash", "dataset", "name", "mime", "page",
-                "columns", "tag", "raw_value", "engine", "json"}
+                "columns", "tag", "raw_value", "engine", "json",
+                "column_order"}
 
 
 def _proto_strings(msg, path=""):
