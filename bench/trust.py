@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/trust.py                   # best device (CUDA when present)
     .venv/bin/python bench/trust.py --device cpu --repeats 3
+    .venv/bin/python bench/trust.py --threads 1             # on a shared, busy CPU
 
 1. Randomisation: the full cascade for Saliency + Grad-CAM on EfficientNet-Lite0 (19 blocks,
    so 20 maps per method including the trained network's) against (cascade steps + 1) × (one
@@ -66,7 +67,11 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (1 gives steadier figures on a busy machine)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     try:
         loaded = load_model("efficientnet_lite0", "package")
