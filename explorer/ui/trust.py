@@ -204,7 +204,7 @@ def _similarity_chart(df: pd.DataFrame, labels: list[str], title: str, mode: str
         color=alt.Color("method:N", title=None, legend=alt.Legend(orient="top")),
         tooltip=["method", "block", alt.Tooltip("value:Q", format=".3f")])
     zero = alt.Chart(pd.DataFrame({"y": [0]})).mark_rule(color="#999999").encode(y="y:Q")
-    return (base.mark_line(point=True) + zero).properties(height=300)
+    return (base.mark_line(point=True) + zero).properties(height=360)
 
 
 def _verdict(method: str, run: dict, mode: str) -> str:
