@@ -8,6 +8,7 @@ from explorer.i18n import LANGUAGES, language_from_locale, set_language
 from explorer.query import parse_choice
 
 KEY = "ui_language"  # session-state key of the sidebar's switch
+_DRAWN = "ui_language_drawn"  # the language the previous run was drawn in
 NOTICE = "ui_language_link_notice"  # a bad ?lang= in the link, said once in the sidebar
 
 
@@ -34,7 +35,35 @@ def apply_language() -> str:
     lang = set_language(st.session_state[KEY])
     if st.query_params.get("lang") != lang:
         st.query_params["lang"] = lang
+    if st.session_state.get(_DRAWN, lang) != lang:
+        _resend_choices()
+    st.session_state[_DRAWN] = lang
     return lang
+
+
+def _resend_choices() -> None:
+    """After a language switch, hand every keyed choice widget (radio, selectbox, multiselect,
+    select slider) its value again. The browser remembers a choice by its label: with the
+    labels now in the other language a radio would show no choice and a selectbox the old
+    label, until the next click sent that stale label back. Assigning the value through
+    session state makes Streamlit send it to the browser with the new labels."""
+    try:  # Streamlit's widget bookkeeping (1.4x-1.6x); if it moves, only the display lags
+        from streamlit.runtime.state.session_state_proxy import get_session_state
+
+        state = get_session_state()._state
+        metadata = state._new_widget_state.widget_metadata
+        keys = list(state._key_id_mapper._key_id_mapping.items())
+    except Exception:
+        return
+    for key, widget_id in keys:
+        meta = metadata.get(widget_id)
+        if meta is None or meta.value_type not in ("string_value", "string_array_value"):
+            continue
+        try:
+            if key in st.session_state:
+                st.session_state[key] = st.session_state[key]
+        except Exception:  # a widget Streamlit does not let us set: leave it
+            continue
 
 
 def language_switch() -> str:

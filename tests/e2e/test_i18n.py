@@ -63,6 +63,9 @@ def test_the_sidebar_switch_keeps_the_page_state(page, app_url):
     no_exception(page)
     assert page.locator("h1").first.inner_text() == "Architecture"
     assert "model=resnet18" in page.url and "view=layer" in page.url and "lang=en" in page.url
+    # The browser shows the kept choices under their new labels (it remembers them by label).
+    checked = page.locator("[data-testid='stRadio'] label:has(input:checked)").all_inner_texts()
+    assert [t.strip() for t in checked] == ["English", "Layers"], checked
     shot(page, "zh-switch-to-english", full_page=False)
     page.get_by_test_id("stSidebar").get_by_text("简体中文", exact=True).click()
     wait_idle(page)
