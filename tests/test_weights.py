@@ -207,7 +207,7 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path, plain_state, writer):
 
 
 @pytest.mark.parametrize("data, words", [(b"", "empty"), (b"not a checkpoint at all" * 20,
-                                                         "Could not read")])
+                                                         "is a text file: neither a PyTorch checkpoint")])
 def test_garbage_checkpoints_get_a_clear_message(data, words):
     with pytest.raises(WeightsError, match=words):
         load_model("mnist_plain", "upload", checkpoint=data)
