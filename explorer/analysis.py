@@ -270,13 +270,26 @@ class _MetaShortcuts(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+# Older PyTorch releases (2.11 and before) have no Tag.inplace; ATen names in-place ops "op_".
+_INPLACE_TAG = getattr(torch.Tag, "inplace", None)
+
+
+def _is_inplace(func, tags) -> bool:
+    if _INPLACE_TAG is not None:
+        return _INPLACE_TAG in tags
+    name = func.overloadpacket.__name__
+    if name.startswith("__") and name.endswith("__"):  # operators: __iadd__ is in place
+        return name.startswith("__i") and name != "__invert__"
+    return name.endswith("_")
+
+
 @functools.lru_cache(maxsize=None)
 def _is_inplace_same_shape(func) -> bool:
     tags = func.tags
     if torch.Tag.inplace_view in tags:
         return False
     return func.overloadpacket in _INIT_OPS or (
-        torch.Tag.inplace in tags and torch.Tag.pointwise in tags)
+        _is_inplace(func, tags) and torch.Tag.pointwise in tags)
 
 
 def _build_meta(name: str) -> nn.Module:

@@ -391,3 +391,30 @@ def test_a_builder_without_meta_kernels_falls_back_to_one_real_build(monkeypatch
     assert fallback.macs == expected.macs
     assert [(r.name, r.output_shape, r.receptive_field) for r in fallback.layers] == \
            [(r.name, r.output_shape, r.receptive_field) for r in expected.layers]
+
+
+def test_inplace_fallback_for_torch_without_tag_inplace_agrees_with_the_tag():
+    """PyTorch 2.11 (seen on a GPU machine) has no torch.Tag.inplace; the analysis then tells
+    in-place ops by ATen's trailing underscore. On every pointwise ATen op of this PyTorch the
+    two answers must agree."""
+    from explorer import analysis
+
+    checked = 0
+    for name in dir(torch.ops.aten):
+        packet = getattr(torch.ops.aten, name, None)
+        try:
+            overloads = packet.overloads()
+        except Exception:
+            continue
+        for overload in overloads:
+            func = getattr(packet, overload)
+            if torch.Tag.pointwise not in func.tags:
+                continue
+            checked += 1
+            by_tag = torch.Tag.inplace in func.tags
+            saved, analysis._INPLACE_TAG = analysis._INPLACE_TAG, None
+            try:
+                assert analysis._is_inplace(func, func.tags) == by_tag, func
+            finally:
+                analysis._INPLACE_TAG = saved
+    assert checked > 300
