@@ -454,7 +454,7 @@ def _conv_out(args) -> torch.Tensor | None:
 
 @functools.lru_cache(maxsize=None)
 def _is_pointwise(func) -> bool:
-    return torch.Tag.pointwise in func.tags and torch.Tag.inplace not in func.tags
+    return torch.Tag.pointwise in func.tags and not _is_inplace(func, func.tags)
 
 
 def _shape_only(func, packet, args, kwargs) -> torch.Tensor | None:
