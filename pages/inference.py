@@ -56,15 +56,6 @@ def _load(name: str, source: str):
 
 
 # --------------------------------------------------------------------------------------------
-# Cached computations (keys: model, weights, image; the loaded model and tensor ride along)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _deletion(model_key, image_key, method, target, layer, _loaded, _x, _map):
-    return attribution.deletion_curve(_loaded, _x, _map, target)
-
-
-# --------------------------------------------------------------------------------------------
 # Sections
 
 
@@ -81,19 +72,6 @@ def _prediction_chart(pred) -> alt.Chart:
     )
     text = bars.mark_text(align="left", dx=3).encode(text=alt.Text("probability:Q", format=".1%"))
     return (bars + text).properties(height=32 * len(df) + 20)
-
-
-def _deletion_chart(curve) -> alt.Chart:
-    rows = [{"removed": f, "probability": p, "order": _("most important first")}
-            for f, p in zip(curve.fractions, curve.probabilities)]
-    if curve.random_probabilities is not None:
-        rows += [{"removed": f, "probability": p, "order": _("random order")}
-                 for f, p in zip(curve.fractions, curve.random_probabilities)]
-    return alt.Chart(pd.DataFrame(rows)).mark_line(point=True).encode(
-        x=alt.X("removed:Q", title=_("fraction of pixels removed"), axis=alt.Axis(format="%")),
-        y=alt.Y("probability:Q", title=_("probability of the target class")),
-        color=alt.Color("order:N", title=None, legend=alt.Legend(orient="top")),
-    ).properties(height=260)
 
 
 def _attribution_section(loaded, x, view, pred, model_key, image_key) -> None:
@@ -128,35 +106,11 @@ def _attribution_section(loaded, x, view, pred, model_key, image_key) -> None:
     results = maps.draw_maps(loaded, x, view, methods, target, layer, opacity, model_key,
                              image_key, pred.latency_ms / 1000, inference.pick_device().type)
     if results:
-        _deletion_section(loaded, x, results, target, layer, model_key, image_key)
+        # Deletion and insertion for every map, with baselines, are part of the trust checks.
         from explorer.ui.trust import trust_sections  # sanity checks, faithfulness, CAMs by depth
 
         trust_sections(loaded, x, view, pred, methods, target, layer, results, model_key,
                        image_key, opacity)
-
-
-def _deletion_section(loaded, x, results, target, layer, model_key, image_key) -> None:
-    st.subheader(_("Is the map faithful? Deletion curve"))
-    st.caption(_("Remove the pixels the map calls most important first (set them to the mean "
-                 "colour) and watch the class probability. A faithful map makes it drop fast: a "
-                 "lower area under the curve (AUC) than a random order."))
-    c1, c2 = st.columns([1, 2])
-    method = c1.selectbox(_("Map to test"), list(results),
-                          format_func=lambda m: _(attribution.METHODS[m]),
-                          key="inference_deletion_method")
-    # 2 × 21 forward passes: seconds on a CPU, so only on request.
-    if not c2.toggle(_("Compute the deletion curve"), key="inference_deletion_on",
-                     help=_("Runs the network 42 times on progressively emptied images.")):
-        return
-    result = results[method]
-    with st.spinner(_("Removing pixels…")):
-        curve = _deletion(model_key, image_key, method, target, result.layer, loaded, x, result.map)
-    c1, c2 = st.columns([3, 1])
-    c1.altair_chart(_deletion_chart(curve), width="stretch")
-    c2.metric(_("AUC (map)"), f"{curve.auc:.3f}")
-    if curve.random_auc is not None:
-        c2.metric(_("AUC (random order)"), f"{curve.random_auc:.3f}",
-                  delta=f"{curve.auc - curve.random_auc:+.3f}", delta_color="inverse")
 
 
 # --------------------------------------------------------------------------------------------

@@ -65,14 +65,18 @@ def _predicts(app) -> bool:
 def test_default_view_predicts_and_explains(at):
     assert _predicts(at)
     assert "Genuine ImageNet weights" in _texts(at.caption)
-    # Two attribution columns with downloads, and a deletion curve with its AUC.
+    # Two attribution columns with downloads; deletion and insertion curves (with baselines)
+    # run only on request, in the trust checks (tests/app/test_trust.py checks their numbers).
     assert len(at.get("download_button")) == 4
-    assert not at.metric  # the deletion curve runs only on request
-    at.toggle(key="inference_deletion_on").set_value(True)
+    assert not at.metric
+    assert at.toggle(key="trust_faith_on").value is False
+    at.toggle(key="trust_faith_on").set_value(True)
     at.run()
-    assert {m.label for m in at.metric} == {"AUC (map)", "AUC (random order)"}
     assert not at.error and not at.exception
-    at.toggle(key="inference_deletion_on").set_value(False)
+    table = at.dataframe[-1].value
+    assert list(table.iloc[:, 0]) == ["Saliency (gradient)", "Grad-CAM", "Random order (baseline)",
+                                      "Centre first (baseline)"]
+    at.toggle(key="trust_faith_on").set_value(False)
     at.run()
 
 
