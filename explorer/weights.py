@@ -31,7 +31,6 @@ import os
 import pickle
 import socket
 import tempfile
-import threading
 import urllib.error
 import urllib.request
 import zipfile
@@ -43,7 +42,7 @@ from urllib.parse import urlparse
 import torch
 import torch.nn as nn
 
-from . import rng, zoo
+from . import net, rng, zoo
 from .i18n import N_, _
 from .inference import Preprocess, imagenet_preprocess, mnist_preprocess, cifar_preprocess
 
@@ -66,9 +65,9 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SOURCES = ("package", "trained", "torchvision", "upload", "session", "random")
 RANDOM_LABEL = N_("Random initialisation — predictions are meaningless")
 
-# How long the connectivity probe may take before we call the machine offline. DNS lookups
-# cannot be given a timeout, so the probe runs in a daemon thread that we stop waiting for.
-PROBE_TIMEOUT_S = 3.0
+# How long the connectivity probe (explorer.net.probe) may take before we call the machine
+# offline.
+PROBE_TIMEOUT_S = net.PROBE_TIMEOUT_S
 READ_TIMEOUT_S = 20.0
 
 
@@ -522,25 +521,6 @@ def _load_strict(model: nn.Module, state: dict[str, torch.Tensor], name: str) ->
 ProgressFn = Callable[[int, int | None], None]
 
 
-def _probe(host: str, port: int, timeout: float) -> str | None:
-    """None if ``host:port`` accepts a TCP connection within ``timeout`` s, else the reason."""
-    result: dict[str, str | None] = {}
-
-    def attempt():
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result["error"] = None
-        except OSError as exc:
-            result["error"] = f"{type(exc).__name__}: {exc}"
-
-    thread = threading.Thread(target=attempt, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if "error" not in result:
-        return f"no answer within {timeout:.0f} s"
-    return result["error"]
-
-
 def _offline_message(name: str, url: str, reason: str) -> str:
     alternatives = [s for s in available_sources(name) if s != "torchvision"]
     alt = {"package": _("the packaged EfficientNet-Lite0 weights"),
@@ -567,15 +547,11 @@ def download_torchvision_weights(name: str, progress: ProgressFn | None = None,
     if not spec.tv_weights:
         raise WeightsError(_("{model} has no torchvision pretrained weights; choose another "
                              "source.").format(model=name))
-    from .net import weights_url
-
-    url = weights_url(_tv_weights(spec).url)  # $CNN_EXPLORER_WEIGHTS_URL: a mirror's host
+    url = net.weights_url(_tv_weights(spec).url)  # $CNN_EXPLORER_WEIGHTS_URL: a mirror's host
     dest = torchvision_weight_file(name)
     if dest.exists():
         return dest
-    parsed = urlparse(url)
-    reason = _probe(parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80),
-                    probe_timeout)
+    reason = net.probe(url, probe_timeout)
     if reason:
         raise WeightsError(_offline_message(name, url, reason))
     dest.parent.mkdir(parents=True, exist_ok=True)
