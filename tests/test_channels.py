@@ -100,6 +100,21 @@ def test_mnist_digits_as_an_image_set():
     assert result.input_hw == (32, 32)
 
 
+def test_a_cache_folder_that_cannot_be_written_still_gives_the_result(tmp_path):
+    """A home where nothing can be written (here: the cache 'folder' is a file, which stops
+    root too): the pass still returns the full result, it is only not remembered."""
+    lenet = load_model("lenet5", "trained")
+    digits = ch.ImageSet.from_paths("digits", list(sample_images("digit").values()))
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder would go")
+    result, cached = ch.cached_layer_top(lenet, "c3", digits, root=blocked)
+    direct = ch.layer_top(lenet.model, lenet.preprocess, "c3", digits)
+    assert not cached and np.array_equal(result.maxes, direct.maxes)
+    assert np.array_equal(result.argmax, direct.argmax)
+    _, cached = ch.cached_layer_top(lenet, "c3", digits, root=blocked)
+    assert not cached and blocked.is_file()
+
+
 def test_unreadable_files_are_skipped_and_named(lite, tmp_path):
     files = [("good.jpg", (data_root("imagenet-samples") / "n01530575_brambling.JPEG")
               .read_bytes()), ("bad.jpg", b"not an image")]
