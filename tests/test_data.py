@@ -2,10 +2,7 @@
 message when there is none, and the test suite run from a fresh clone without ../shared."""
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
-import http.server
 import os
 import shutil
 import socket
@@ -17,31 +14,11 @@ from pathlib import Path
 import pytest
 
 from explorer import data, net
+from tests.weights_server import dead_url, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 KIND_FILES = {"imagenet-samples": "n01440764_tench.JPEG", "imagenet-pool": "labels.csv",
               "cifar10-samples": "test/cat/0000.jpg", "mnist": "MNIST/raw/t10k-labels-idx1-ubyte"}
-
-
-def _dead_url() -> str:
-    """A loopback URL nothing listens on (connection refused at once)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
-@contextlib.contextmanager
-def _serve(folder: Path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +79,7 @@ def test_download_checks_every_file_and_is_safe_to_rerun(isolated, monkeypatch, 
         (mirror / source).symlink_to(src / rel)
     target = isolated / "data"
     monkeypatch.setenv(data.ENV, str(target))
-    with _serve(mirror) as url:
+    with serve(mirror) as url:
         monkeypatch.setenv(data.URL_ENV, url)
         seen = []
         got = data.data_root("cifar10-samples", progress=seen.append)
@@ -135,7 +112,7 @@ def test_mnist_downloads_through_torchvision_with_its_md5_check(isolated, monkey
     for gz in (real["mnist"] / "MNIST" / "raw").glob("*.gz"):
         (mirror / gz.name).symlink_to(gz)
     monkeypatch.setenv(data.ENV, str(isolated / "data"))
-    with _serve(mirror.parent) as url:
+    with serve(mirror.parent) as url:
         monkeypatch.setenv(data.URL_ENV, url)
         got = data.data_root("mnist")
     assert got == isolated / "data" / "mnist"
@@ -143,7 +120,7 @@ def test_mnist_downloads_through_torchvision_with_its_md5_check(isolated, monkey
         assert (got / "MNIST" / "raw" / name).read_bytes() == \
             (real["mnist"] / "MNIST" / "raw" / name).read_bytes(), name
     # A file that fails torchvision's md5 check is refused.
-    with _serve(mirror.parent) as url:
+    with serve(mirror.parent) as url:
         monkeypatch.setenv(data.URL_ENV, url)
         (mirror / "t10k-labels-idx1-ubyte.gz").unlink()
         (mirror / "t10k-labels-idx1-ubyte.gz").write_bytes(b"corrupt")
@@ -153,7 +130,7 @@ def test_mnist_downloads_through_torchvision_with_its_md5_check(isolated, monkey
 
 
 def test_no_data_source_says_what_is_missing_and_what_to_set(isolated, monkeypatch):
-    monkeypatch.setenv(data.URL_ENV, _dead_url())
+    monkeypatch.setenv(data.URL_ENV, dead_url())
     with pytest.raises(data.DataNotFound) as info:
         data.data_root("imagenet-samples")
     msg = str(info.value)
@@ -193,7 +170,7 @@ def _pytest_in(clone: Path, env_extra: dict, cache: Path) -> subprocess.Complete
     env = {k: v for k, v in os.environ.items()
            if k not in (data.ENV, data.MNIST_ENV, data.URL_ENV, "PYTHONPATH")}
     env.update(env_extra, XDG_CACHE_HOME=str(cache), PYTHONPATH=str(clone),
-               CNN_EXPLORER_DATA_URL=_dead_url())
+               CNN_EXPLORER_DATA_URL=dead_url())
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_images.py",
          "-o", "addopts="],
