@@ -55,7 +55,7 @@ def block_kinds() -> dict[str, str]:
 
 
 def rows() -> list[dict]:
-    """The Overview's table, one row per model (the columns of ``explorer.ui.charts.zoo_row``)."""
+    """The Overview's table, one row per model (the columns the Overview shows)."""
     out = []
     for m in summary()["models"]:
         out.append({

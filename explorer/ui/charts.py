@@ -229,25 +229,6 @@ def shape_chart(df: pd.DataFrame) -> alt.Chart:
 # Overview page
 
 
-def zoo_row(spec, analysis) -> dict:
-    t = totals(analysis)
-    return {
-        "model": spec.name,
-        "family": spec.family,
-        "year": spec.year,
-        "dataset": spec.dataset,
-        "input": "×".join(str(v) for v in spec.input_size),
-        "depth": t["depth"],
-        "params": t["params_pytorch"],
-        "params (Keras)": t["params"],
-        "params (M)": t["params_pytorch"] / 1e6,
-        "MACs": t["macs"],
-        "GMACs": t["macs"] / 1e9,
-        "receptive field": t["receptive_field"],
-        "top-1 (%)": spec.published_top1,
-    }
-
-
 def _log_domain(values) -> list[float]:
     lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
     return [10 ** math.floor(math.log10(lo)), 10 ** math.ceil(math.log10(hi))]
