@@ -59,6 +59,7 @@ def _assert_untouched(model, snap):
     assert [getattr(m, "inplace", None) for m in model.modules()] == snap["inplace"]
     assert [type(m) for m in model.modules()] == snap["types"]
     state = model.state_dict()
+    assert state.keys() == snap["state"].keys()
     assert all(torch.equal(state[k], v) for k, v in snap["state"].items())
 
 

@@ -16,6 +16,7 @@ from explorer.channels import __main__ as cli
 from explorer.features import capture
 from explorer.images import load_image, sample_images
 from explorer.weights import load_model
+from tests.test_attribution import _assert_untouched, _snapshot
 
 try:
     from explorer.data import data_root
@@ -42,21 +43,6 @@ def one_thread():
 @pytest.fixture(scope="module")
 def lite():
     return load_model("efficientnet_lite0")  # genuine ImageNet weights (package)
-
-
-def _snapshot(model):
-    return ({k: v.clone() for k, v in model.state_dict().items()},
-            [m.training for m in model.modules()])
-
-
-def _assert_untouched(model, snap):
-    state, modes = snap
-    assert all(not (m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
-                    or m._backward_pre_hooks) for m in model.modules())
-    assert [m.training for m in model.modules()] == modes
-    now = model.state_dict()
-    assert now.keys() == state.keys() and all(torch.equal(now[k], state[k]) for k in state)
-    assert all(p.grad is None and not p.requires_grad for p in model.parameters())
 
 
 def _photos(n):
