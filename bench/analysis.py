@@ -49,7 +49,7 @@ def child(tool: str, names: list[str]) -> dict:
     import torch
 
     from explorer import zoo
-    from explorer.analysis import _analyze_cached, analyze
+    from explorer.analysis.layers import _analyze_cached, analyze
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     if tool.startswith("torchinfo"):

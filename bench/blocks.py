@@ -26,7 +26,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from explorer import blocks, images, weights  # noqa: E402
+from explorer import weights  # noqa: E402
+
+from explorer.analysis import blocks
+
+from explorer.data import images
 
 BLOCKS = [("googlenet", "inception3a"), ("resnet18", "layer2.0"),
           ("densenet121", "features.denseblock1")]

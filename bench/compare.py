@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from explorer.data import data_root  # noqa: E402
-from explorer import features, zoo  # noqa: E402
+from explorer import zoo  # noqa: E402
+from explorer.analysis import features
 from explorer.analysis import analyze  # noqa: E402
 from explorer.inference import imagenet_preprocess, model_on  # noqa: E402
 

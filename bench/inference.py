@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from explorer.data import data_root  # noqa: E402
 from explorer import attribution, inference  # noqa: E402
-from explorer.images import load_image  # noqa: E402
+from explorer.data.images import load_image  # noqa: E402
 from explorer.weights import load_model  # noqa: E402
 
 PHOTO = data_root("imagenet-samples") / "n01440764_tench.JPEG"

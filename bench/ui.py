@@ -198,7 +198,8 @@ def reference_seconds(files: list[Path]) -> float:
     """Median decode + preprocess + forward of ``files`` with the page's own code, here (with
     passive OpenMP threads, as the app's server runs them: see explorer.ui.warmup)."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
-    from explorer import images, inference
+    from explorer import inference
+    from explorer.data import images
     from explorer.weights import load_model
 
     loaded = load_model("efficientnet_lite0")

@@ -1,0 +1,1 @@
+"""CNN Explorer: the classic convolutional networks, built, measured and explained (see docs/CONTRIBUTING.md for the floors)."""

@@ -55,13 +55,13 @@ def run(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     args = parser.parse_args(argv)
 
-    from . import zoo
-    from .images import ImageLoadError, load_image
-    from .inference import predict
-    from .weights import WeightsError, load_model
+    from explorer import zoo
+    from explorer.data.images import ImageLoadError, load_image
+    from explorer.inference import predict
+    from explorer.weights import WeightsError, load_model
 
     if args.explain:
-        from .attribution import METHODS
+        from explorer.attribution import METHODS
         if args.explain not in METHODS:
             print(f"error: unknown method {args.explain!r}; choose one of {', '.join(METHODS)}",
                   file=err)
@@ -144,8 +144,8 @@ def run(argv: list[str] | None = None, out=sys.stdout, err=sys.stderr) -> int:
 def _explain(loaded, image, x, args, path: Path, err) -> dict:
     import numpy as np
 
-    from .attribution import AttributionError, explain, overlay
-    from .inference import tensor_to_image
+    from explorer.attribution import AttributionError, explain, overlay
+    from explorer.inference import tensor_to_image
 
     try:
         result = explain(loaded, x, args.explain, device=args.device)

@@ -1,7 +1,6 @@
 """Architecture: how one network is built, as a diagram and a per-layer table."""
 import streamlit as st
 
-from explorer import diagram
 from explorer.i18n import N_, _, format_count, get_language
 from explorer.ui import charts, columns, query, warmup
 from explorer.ui.widgets import model_picker
@@ -80,7 +79,7 @@ with left:
     name = model_picker("arch_model", default="googlenet", query_param="model")
 warmup.wait()  # the title and the model picker are drawn: now what needs torch
 from explorer import zoo  # noqa: E402
-from explorer.analysis import AnalysisError, analyze  # noqa: E402
+from explorer.analysis import AnalysisError, analyze, diagram  # noqa: E402
 
 spec = zoo.get_spec(name)
 c, h, w = spec.input_size

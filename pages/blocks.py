@@ -6,7 +6,7 @@ import hashlib
 
 import streamlit as st
 
-from explorer import catalog
+from explorer.data import catalog
 from explorer.i18n import N_, _, format_count, get_language
 from explorer.ui import columns, query, warmup
 from explorer.ui.widgets import image_input
@@ -215,7 +215,8 @@ with top[1]:
                            "activations. Standalone: the same class built from your own input "
                            "shape and channel settings."))
 warmup.wait()  # the title and the first controls are drawn: now what needs torch
-from explorer import blocks, weights, zoo  # noqa: E402
+from explorer import weights, zoo  # noqa: E402
+from explorer.analysis import blocks
 from explorer.ui.models import get_model, model_for_page  # noqa: E402
 
 trace = None

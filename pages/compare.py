@@ -9,7 +9,9 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from explorer import catalog, images
+from explorer.data import catalog
+
+from explorer.data import images
 from explorer.i18n import N_, _, ngettext
 from explorer.ui import query, warmup
 from explorer.ui.uploads import decoded_once
@@ -258,7 +260,8 @@ with top_left:
 with top_right:
     picked = image_input(_key("compare", dataset), digits=digits)
 warmup.wait()  # the title and the controls are drawn: now what needs torch
-from explorer import features, inference, weights, zoo  # noqa: E402
+from explorer import inference, weights, zoo  # noqa: E402
+from explorer.analysis import features
 from explorer.analysis import analyze  # noqa: E402
 from explorer.ui.models import get_model, model_for_page, retry_button  # noqa: E402
 

@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from explorer import catalog  # the committed summary: this page never waits for torch
+from explorer.data import catalog  # the committed summary: this page never waits for torch
 from explorer.i18n import N_, _
 from explorer.ui import columns, warmup, weights_status
 from explorer.ui.router import through_router

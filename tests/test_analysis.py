@@ -344,7 +344,7 @@ def test_cli_json():
 
 
 def test_cli_table_and_list(capsys):  # in-process: each subprocess spends seconds importing torch
-    from explorer.analysis import main
+    from explorer.analysis.layers import main
 
     assert main(["vgg16"]) == 0
     out = capsys.readouterr().out
@@ -367,7 +367,7 @@ def test_cli_errors_are_one_line_with_exit_code_2(args, needle):
 def test_a_builder_without_meta_kernels_falls_back_to_one_real_build(monkeypatch):
     """_build_meta's fallback: a builder whose init has no meta kernel is built for real once and
     analysed on a meta copy, with the same result as the meta path."""
-    from explorer import analysis
+    from explorer.analysis import layers as analysis
 
     expected = analyze("resnet18")
     real_build = zoo.build
@@ -397,7 +397,7 @@ def test_inplace_fallback_for_torch_without_tag_inplace_agrees_with_the_tag():
     """PyTorch 2.11 (seen on a GPU machine) has no torch.Tag.inplace; the analysis then tells
     in-place ops by ATen's trailing underscore. On every pointwise ATen op of this PyTorch the
     two answers must agree."""
-    from explorer import analysis
+    from explorer.analysis import layers as analysis
 
     checked = 0
     for name in dir(torch.ops.aten):

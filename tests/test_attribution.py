@@ -13,7 +13,7 @@ from explorer.data import data_root
 from explorer import attribution
 from explorer.attribution import (METHODS, AttributionError, conv_layers, deletion_curve,
                                   estimate_seconds, explain, gradcam_layers, overlay)
-from explorer.inference import predict
+from explorer.inference import predict, shared
 from explorer.weights import load_model
 
 IMAGENET = data_root("imagenet-samples")
@@ -287,12 +287,12 @@ def test_overlay_blends_the_map():
 def test_hooked_methods_reuse_clean_copies_and_never_share_one(resnet):
     x = _small(8)
     explain(resnet, x, "gradcam", target=0)
-    pool = attribution._pools[resnet.model]
-    assert pool and all(attribution._is_clean(c) for c in pool)
+    pool = shared._pools[resnet.model]  # white-box: the pool behind borrowed_copy
+    assert pool and all(shared.is_clean(c) for c in pool)
     copy_ = pool[-1]
     assert copy_ is not resnet.model
     # The copy shares the weights (no extra memory) but not the modules.
     assert next(copy_.parameters()) is next(resnet.model.parameters())
     assert copy_.relu is not resnet.model.relu and copy_.relu.inplace is False
-    with attribution._borrowed_copy(resnet.model) as a, attribution._borrowed_copy(resnet.model) as b:
+    with shared.borrowed_copy(resnet.model) as a, shared.borrowed_copy(resnet.model) as b:
         assert a is not b

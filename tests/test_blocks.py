@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from explorer import blocks as B
+from explorer.analysis import blocks as B
 from explorer import zoo
 
 STANDALONE = [(kind, v.name) for kind, vs in B.standalone_forms().items() for v in vs]

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from explorer import analysis, catalog, zoo
+from explorer import analysis, zoo
+
+from explorer.data import catalog
 from explorer.ui import charts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +67,7 @@ def test_summary_cli_writes_the_same_json(tmp_path, live):
 
 
 def test_reading_the_catalog_imports_no_torch():
-    code = ("import sys; from explorer import catalog; catalog.rows(); catalog.info('vgg16'); "
+    code = ("import sys; from explorer.data import catalog; catalog.rows(); catalog.info('vgg16'); "
             "print(sorted(m for m in ('torch', 'torchvision', 'captum') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout.strip()

@@ -13,8 +13,8 @@ from PIL import Image
 
 from explorer import channels as ch, zoo
 from explorer.channels import __main__ as cli
-from explorer.features import capture
-from explorer.images import load_image, sample_images
+from explorer.analysis.features import capture
+from explorer.data.images import load_image, sample_images
 from explorer.weights import load_model
 from tests.test_attribution import _assert_untouched, _snapshot
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from explorer import blocks
+from explorer.analysis import blocks
 
 
 def _cost(naive: int, block: int) -> blocks.Cost:

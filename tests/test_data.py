@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from explorer import data, net
+from explorer import data
+
+from explorer.data import net
 from tests.weights_server import dead_url, serve
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,9 @@ import shutil
 import graphviz
 import pytest
 
-from explorer import diagram, zoo
+from explorer import zoo
+
+from explorer.analysis import diagram
 from explorer.analysis import analyze
 
 NODE = re.compile(r'^\s*(\w+) \[label="((?:[^"\\]|\\.)*)"', re.M)

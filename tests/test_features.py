@@ -11,7 +11,7 @@ import torch.nn as nn
 from PIL import Image
 
 from explorer.data import data_root
-from explorer import features as F
+from explorer.analysis import features as F
 from explorer import zoo
 from explorer.analysis import analyze
 

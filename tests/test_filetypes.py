@@ -8,7 +8,11 @@ import zipfile
 
 import pytest
 
-from explorer import filetypes, images, weights
+from explorer import weights
+
+from explorer.data import filetypes
+
+from explorer.data import images
 
 HTML = b"<!DOCTYPE html>\n<html><head><title>Cat</title></head><body><img src=cat.jpg></body>"
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 from captum.attr import IntegratedGradients
 
-from explorer import ig
+from explorer.attribution import ig
 from explorer.attribution import explain
-from explorer.images import load_image
+from explorer.data.images import load_image
 from explorer.inference import logits_of
 from explorer.weights import load_model
 

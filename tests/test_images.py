@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 from explorer.data import data_root
-from explorer import images
-from explorer.images import ImageLoadError, load_image, read_image
+from explorer.data import images
+from explorer.data.images import ImageLoadError, load_image, read_image
 
 IMAGENET = data_root("imagenet-samples")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import random
 
-from explorer import catalog, label_layout
+from explorer.data import catalog
+
+from explorer.ui import label_layout
 
 
 def _overlaps(xs, ys, texts, radii, chosen):

@@ -15,7 +15,9 @@ import pytest
 import torch
 from PIL import Image
 
-from explorer import data, images, inference, predict, train, weights
+from explorer import data, inference, predict, train, weights
+
+from explorer.data import images
 
 DIGIT_MODELS = ("lenet5", "mnist_plain", "mnist_bn_dropout", "mnist_nin")
 ASSETS = Path(__file__).resolve().parents[1] / "assets"

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from explorer import blocks, notes, train, zoo
+from explorer import train, zoo
+
+from explorer.analysis import blocks
+
+from explorer.i18n import notes
 
 INTERNAL = re.compile(r"\bseed\s*00\d", re.IGNORECASE)
 PAGES = Path(__file__).resolve().parents[1] / "pages"

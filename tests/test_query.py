@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from explorer import query
+from explorer.data import query
 
 OPTIONS = ["vgg16", "resnet50", "efficientnet_lite0", "googlenet", "lenet5"]
 # characters a link can carry that trip str.isdigit()/int() or Markdown

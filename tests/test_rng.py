@@ -9,7 +9,9 @@ import threading
 import torch
 import torch.nn.functional as F
 
-from explorer import data, rng, train, weights, zoo
+from explorer import data, train, weights, zoo
+
+from explorer.zoo import rng
 
 BUILDS = ("googlenet", "resnet18", "mobilenet_v2")
 TRAIN = dict(name="mnist_bn_dropout", epochs=1, subset=700, seed=3)  # 10 batches of 64

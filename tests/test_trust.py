@@ -15,9 +15,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from explorer import attribution, trust
+from explorer import attribution
+
+from explorer.attribution import trust
 from explorer.data import data_root
-from explorer.inference import predict
+from explorer.inference import predict, shared
 from explorer.weights import load_model
 from explorer.zoo.efficientnet_lite import LITE0_STAGES
 from tests.test_attribution import _assert_untouched, _snapshot
@@ -144,7 +146,7 @@ def test_randomisation_test_leaves_the_shared_model_alone(lenet, seven):
     trust.faithfulness(lenet, seven, {"m": np.random.default_rng(0).random((32, 32))})
     trust.class_sensitivity(lenet, seven, "guided_gradcam", (7, 1))
     _assert_untouched(lenet.model, snap)
-    assert attribution._is_clean(lenet.model)
+    assert shared.is_clean(lenet.model)
 
 
 @pytest.fixture(scope="module")
@@ -272,7 +274,7 @@ def digits(tmp_path_factory):
 
 
 def test_sanity_cli_reports_the_cascade(lenet, digits, capsys):
-    from explorer.trust_cli import main
+    from explorer.attribution.trust_cli import main
 
     assert main(["sanity", "--model", "lenet5", "--images", str(digits), "--methods", "saliency",
                  "gradcam", "--json", "--batch", "2"]) == 0
@@ -297,7 +299,7 @@ def test_faithfulness_cli_runs_as_a_module(digits):
 
 
 def test_cli_usage_errors(digits, capsys):
-    from explorer.trust_cli import main
+    from explorer.attribution.trust_cli import main
 
     assert main(["sanity", "--model", "lenet5", "--images", str(digits), "--methods", "magic"]) == 2
     assert "unknown method" in capsys.readouterr().err

@@ -12,7 +12,9 @@ import pytest
 import torch
 import torchvision
 
-from explorer import weights, weights_overview as wo, zoo
+from explorer import weights, zoo
+
+from explorer.weights import overview as wo
 from tests.weights_server import dead_url, hub_file, patch_url, serve, write_weights
 
 ROOT = Path(__file__).resolve().parents[1]

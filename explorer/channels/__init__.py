@@ -22,13 +22,13 @@ Command line::
 The shared model is never changed: gradients run on per-call module copies, hooks are removed
 in ``finally``, no ``.grad`` is written (tests check it).
 """
-from .fields import (ChannelLayer, EffectiveField, channel_layers, effective_field, layer_row,
+from explorer.channels.fields import (ChannelLayer, EffectiveField, channel_layers, effective_field, layer_row,
                      rf_picture,
                      rf_box, unit_centre)
-from .filters import WeightView, filter_grid, first_conv, kernel_tiles, weight_view
-from .top import (Example, ImageSet, LayerTop, cache_dir, cached_layer_top, crop_example,
+from explorer.channels.filters import WeightView, filter_grid, first_conv, kernel_tiles, weight_view
+from explorer.channels.top import (Example, ImageSet, LayerTop, cache_dir, cached_layer_top, crop_example,
                   layer_top, network_view)
-from .featurevis import (FAMILY_SETTINGS, LOGITS, OBJECTIVES, VisResult, VisSettings,
+from explorer.channels.featurevis import (FAMILY_SETTINGS, LOGITS, OBJECTIVES, VisResult, VisSettings,
                         settings_for, target_value, visualize)
 
 __all__ = [

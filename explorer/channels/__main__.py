@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import featurevis as vis, fields, top
+from explorer.channels import featurevis as vis, fields, top
 
 
 def _load(name: str, source: str):
-    from ..weights import WeightsError, load_model
+    from explorer.weights import WeightsError, load_model
 
     try:
         return load_model(name, source)

@@ -46,10 +46,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .. import zoo
-from ..features import capture
-from ..inference import logits_of, model_on, pick_device
-from .fields import borrowed_copy, tap
+from explorer import zoo
+from explorer.analysis.features import capture
+from explorer.inference import logits_of, model_on, pick_device
+from explorer.channels.fields import borrowed_copy, tap
 
 __all__ = ["VisSettings", "FAMILY_SETTINGS", "settings_for", "VisResult", "visualize",
            "target_value", "OBJECTIVES", "LOGITS", "fourier_image"]
@@ -228,7 +228,7 @@ def visualize(loaded, layer: str, target: int, objective: str = "channel",
         raise KeyError(f"no layer named {layer!r} in {loaded.name}")
     pre = objective != "class" and isinstance(modules[layer], _PRE_ACTIVATION)
     if objective == "neuron":
-        from .fields import layer_row
+        from explorer.channels.fields import layer_row
 
         map_hw = layer_row(loaded.name, layer, (channels, *hw)).output_shape[2:]
         pos = tuple(pos) if pos is not None else (map_hw[0] // 2, map_hw[1] // 2)

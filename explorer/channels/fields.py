@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..analysis import LayerInfo, analyze
+from explorer.analysis import LayerInfo, analyze
 
 __all__ = ["ChannelLayer", "channel_layers", "layer_row", "rf_box", "unit_centre", "tap",
            "borrowed_copy", "EffectiveField", "effective_field", "mass_box", "rf_picture"]
@@ -94,9 +94,9 @@ class _Stop(Exception):
 def borrowed_copy(model: nn.Module):
     """A module copy of ``model`` for this call alone (shares its weight tensors), from the
     pool that :mod:`explorer.attribution` keeps."""
-    from ..attribution import _borrowed_copy
+    from explorer.inference.shared import borrowed_copy
 
-    with _borrowed_copy(model) as clone:
+    with borrowed_copy(model) as clone:
         yield clone
 
 
@@ -203,7 +203,7 @@ def rf_picture(view, field: EffectiveField, opacity: float = 0.6):
     scaled, so its tails show) and the theoretical box drawn on top, clipped to the image."""
     from PIL import Image, ImageDraw
 
-    from ..attribution import overlay
+    from explorer.attribution import overlay
 
     g = field.grad
     heat = np.sqrt(g / g.max()) if g.max() > 0 else g

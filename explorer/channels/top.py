@@ -28,10 +28,10 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from .. import images
-from ..features import capture
-from ..i18n import _
-from .fields import layer_row, rf_box
+from explorer.data import images
+from explorer.analysis.features import capture
+from explorer.i18n import _
+from explorer.channels.fields import layer_row, rf_box
 
 __all__ = ["ImageSet", "LayerTop", "Example", "layer_top", "cached_layer_top", "lookup",
            "cache_dir", "weights_key", "crop_example", "network_view", "IMAGE_SUFFIXES"]
@@ -174,7 +174,7 @@ def layer_top(model: nn.Module, preprocess, layer: str, image_set: ImageSet,
               progress: Progress | None = None) -> LayerTop:
     """One pass over ``image_set`` (batched, through a ``DataLoader``) recording every
     channel's maximum and its position; ``model`` is not changed (``features.capture``)."""
-    from ..inference import model_on, pick_device
+    from explorer.inference import model_on, pick_device
 
     device = pick_device(device)
     net = model_on(model, device)
@@ -289,7 +289,7 @@ def cached_layer_top(loaded, layer: str, image_set: ImageSet, root: Path | None 
 
 def network_view(image: Image.Image, preprocess) -> Image.Image:
     """The image as the network sees it: preprocessed (resized, cropped), normalisation undone."""
-    from ..inference import tensor_to_image
+    from explorer.inference import tensor_to_image
 
     return tensor_to_image(preprocess(image), preprocess).convert("RGB")
 

@@ -11,7 +11,11 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from explorer import channels as ch, features, images, zoo
+from explorer import channels as ch, zoo
+
+from explorer.analysis import features
+
+from explorer.data import images
 from explorer.i18n import N_, _
 from explorer.ui import query
 from explorer.ui.models import model_for_page

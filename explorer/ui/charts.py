@@ -11,7 +11,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from explorer import diagram
+from explorer.analysis import diagram
 from explorer.i18n import N_, _
 
 # The diagram's kinds of layer, in stronger shades of the same hues (pastel bars wash out).
@@ -241,7 +241,7 @@ def _placed_labels(data: pd.DataFrame, x: alt.X, y: alt.Y, width: float = 720,
     decades so that the pixel positions computed here are where Vega draws the points; the
     plot area is taken as about 720 × 355 px (the chart at 1400 px, height 480 with its title
     and axes): at other widths the choice stays reasonable, only less tight."""
-    from explorer import label_layout
+    from explorer.ui import label_layout
 
     xd, yd = _log_domain(data["params (M)"]), _log_domain(data["GMACs"])
     x.scale = alt.Scale(type="log", domain=xd)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.i18n import _
-from explorer.upload_limits import checkpoint_mb
 
 CHECKPOINT_TYPES = ["pt", "pth", "bin", "ckpt", "safetensors"]
 
@@ -12,6 +11,8 @@ CHECKPOINT_TYPES = ["pt", "pth", "bin", "ckpt", "safetensors"]
 def checkpoint_uploader(name: str, key: str):
     """An ``st.file_uploader`` for ``name``'s state dict, after a line that says how large that
     is and how much the server accepts (``server.maxUploadSize``)."""
+    from explorer.weights.upload_limits import checkpoint_mb  # after the title: it needs torch
+
     limit = int(st.get_option("server.maxUploadSize"))
     size = checkpoint_mb(name)
     shown = f"{size:,.0f}" if size >= 10 else f"{size:.2g}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer.i18n import LANGUAGES, language_from_locale, set_language
-from explorer.query import parse_choice
+from explorer.data.query import parse_choice
 
 KEY = "ui_language"  # session-state key of the sidebar's switch
 _DRAWN = "ui_language_drawn"  # the language the previous run was drawn in

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import streamlit as st
 
-from explorer import query
+from explorer.data import query
 
 
 def _raw(param: str) -> str | None:

@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import attribution, inference, trust
+from explorer import attribution, inference
+
+from explorer.attribution import trust
 from explorer.i18n import N_, _
 
 METRICS = {

@@ -7,7 +7,7 @@ import hashlib
 import streamlit as st
 from PIL import Image
 
-from explorer import images
+from explorer.data import images
 
 _STORE = "explorer_decoded_uploads"  # session state: {(key, digest, max_side): image or error}
 

@@ -69,7 +69,9 @@ def _run(delay: float) -> None:
         _imported.set()  # what most pages need; Captum (seconds more) only Inference and Blocks
         import captum.attr  # noqa: F401
 
-        from explorer import attribution, features  # noqa: F401
+        from explorer import attribution  # noqa: F401
+
+        from explorer.analysis import features
         from explorer.ui.models import get_model
 
         for name, source in DEFAULT_MODELS:

@@ -21,7 +21,7 @@ ORIGIN = {"package": N_("package (EfficientNet-Lite0, offline)"),
 
 
 def _rows():
-    from explorer import weights_overview
+    from explorer.weights import overview as weights_overview
 
     return weights_overview.overview()
 

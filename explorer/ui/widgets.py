@@ -6,7 +6,9 @@ import hashlib
 import streamlit as st
 from PIL import Image
 
-from explorer import catalog, images  # catalog, not zoo: pickers draw before torch loads
+from explorer.data import catalog  # catalog, not zoo: pickers draw before torch loads
+
+from explorer.data import images
 from explorer.i18n import N_, _, get_language
 from explorer.ui import query
 

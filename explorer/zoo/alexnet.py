@@ -1,7 +1,7 @@
 """AlexNet (Krizhevsky, Sutskever & Hinton, 2012), torchvision's one-weird-trick variant."""
 from torchvision import models
 
-from . import ModelSpec, register
+from explorer.zoo.registry import ModelSpec, register
 from explorer.i18n import N_
 
 register(ModelSpec(

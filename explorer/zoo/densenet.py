@@ -1,7 +1,7 @@
 """DenseNet (Huang et al., 2017): every layer sees the concatenated outputs of all before it."""
 from torchvision import models
 
-from . import ModelSpec, register
+from explorer.zoo.registry import ModelSpec, register
 from explorer.i18n import N_
 
 register(ModelSpec(

@@ -18,8 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import ModelSpec, register
-from .nin import init_weights
+from explorer.zoo.registry import ModelSpec, register
+from explorer.zoo.nin import init_weights
 from explorer.i18n import N_
 
 __all__ = [

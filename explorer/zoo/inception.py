@@ -3,7 +3,7 @@ from functools import partial
 
 from torchvision import models
 
-from . import ModelSpec, register
+from explorer.zoo.registry import ModelSpec, register
 from explorer.i18n import N_
 
 register(ModelSpec(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from . import ModelSpec, register
+from explorer.zoo.registry import ModelSpec, register
 from explorer.i18n import N_
 
 __all__ = ["LeNet5", "lenet5"]

@@ -24,7 +24,7 @@ from collections import OrderedDict
 
 import torch.nn as nn
 
-from . import DESCRIPTION_PART, ModelSpec, register
+from explorer.zoo.registry import DESCRIPTION_PART, ModelSpec, register
 from explorer.i18n import N_
 
 __all__ = ["mnist_plain", "mnist_bn_dropout", "mnist_nin", "keras_sequential"]

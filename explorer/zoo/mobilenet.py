@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 from torchvision import models
 
-from . import ModelSpec, register
-from .nin import init_weights
+from explorer.zoo.registry import ModelSpec, register
+from explorer.zoo.nin import init_weights
 from explorer.i18n import N_
 
 __all__ = ["DepthwiseSeparableConv", "MobileNetV1", "mobilenet_v1"]

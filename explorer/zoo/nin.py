@@ -9,7 +9,7 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from . import ModelSpec, register
+from explorer.zoo.registry import ModelSpec, register
 from explorer.i18n import N_
 
 __all__ = ["NiNBlock", "NiN", "nin", "init_weights"]

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 from torchvision import models
 
-from . import ModelSpec, register
+from explorer.zoo.registry import ModelSpec, register
 from explorer.i18n import N_
 
 _PAPER = ("He, Zhang, Ren & Sun, Deep Residual Learning for Image Recognition, CVPR 2016 "

@@ -3,7 +3,7 @@ from torchvision import models
 
 from explorer.i18n import N_
 
-from . import DESCRIPTION_PART, ModelSpec, register
+from explorer.zoo.registry import DESCRIPTION_PART, ModelSpec, register
 
 _PAPER = ("Simonyan & Zisserman, Very Deep Convolutional Networks for Large-Scale Image "
           "Recognition, ICLR 2015 (arXiv:1409.1556)")

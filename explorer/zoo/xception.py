@@ -7,8 +7,8 @@ from collections import OrderedDict
 import torch
 import torch.nn as nn
 
-from . import ModelSpec, register
-from .nin import init_weights
+from explorer.zoo.registry import ModelSpec, register
+from explorer.zoo.nin import init_weights
 from explorer.i18n import N_
 
 __all__ = ["SeparableConv2d", "XceptionBlock", "Xception", "xception"]

@@ -62,7 +62,8 @@ def test_a_model_trained_on_the_train_page_is_used_by_the_inference_page():
     assert not at.exception and not at.error, [e.value for e in at.error]
 
     # The page's prediction is the session model's, not the committed checkpoint's.
-    from explorer import images, inference, train, weights
+    from explorer import inference, train, weights
+    from explorer.data import images
 
     mine = weights.wrap_model("lenet5", train.model_from_state_dict("lenet5", trained["state_dict"]))
     digit = images.load_image(images.sample_images("digit")["MNIST digit 7"])

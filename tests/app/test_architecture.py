@@ -159,7 +159,7 @@ def test_unknown_model_in_the_link_falls_back():
 
 
 def test_svg_download_needs_graphviz(monkeypatch):
-    from explorer import diagram
+    from explorer.analysis import diagram
 
     at = run_page("resnet18")
     labels = [d.proto.label for d in at.get("download_button")]

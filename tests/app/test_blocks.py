@@ -3,7 +3,7 @@ through; activations appear for an image; bad settings end in st.error, not a tr
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import blocks
+from explorer.analysis import blocks
 from explorer.zoo import BLOCK_KINDS
 
 PAGE = "pages/blocks.py"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer.images import sample_images
+from explorer.data.images import sample_images
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "channels.py")
 

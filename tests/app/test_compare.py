@@ -115,7 +115,7 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 
 def _stats_line(act) -> str:
     """The statistics caption as the page writes it, from ``explorer.features`` directly."""
-    from explorer import features
+    from explorer.analysis import features
 
     s = features.layer_stats(act)
     return (f"**{' × '.join(map(str, s.shape))}** · mean {s.mean:.3g} · std {s.std:.3g} · "
@@ -141,7 +141,11 @@ def test_mnist_mode_compares_the_trained_digit_networks(mnist_at):
 
     import torch
 
-    from explorer import features, images, weights
+    from explorer import weights
+
+    from explorer.analysis import features
+
+    from explorer.data import images
 
     at = mnist_at
     assert at.query_params["data"] in ("mnist", ["mnist"])

@@ -150,7 +150,7 @@ def _allowed() -> frozenset[str]:
     import torchvision.models  # noqa: F401  (its submodules hold the block classes)
 
     for module_name, module in list(sys.modules.items()):
-        if module_name.startswith(("torchvision.models", "explorer.zoo", "explorer.blocks")):
+        if module_name.startswith(("torchvision.models", "explorer.zoo", "explorer.analysis.blocks")):
             names |= {k for k, v in vars(module).items()
                       if isinstance(v, type) and issubclass(v, nn.Module)}
     return frozenset(names)

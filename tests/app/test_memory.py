@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
-from explorer import images
+from explorer.data import images
 
 SIDE = 4000  # 16 MP: 48 MB as RGB at full size, 12 MB once reduced to 2048
 SESSIONS, PER_ROUND, ROUNDS = 3, 2, 3

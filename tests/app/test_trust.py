@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import trust
-from explorer.images import load_image, sample_images
+from explorer.attribution import trust
+from explorer.data.images import load_image, sample_images
 from explorer.inference import predict
 from explorer.weights import load_model
 

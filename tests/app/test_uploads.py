@@ -12,8 +12,10 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 from torchvision.models import get_model_weights
 
-from explorer import images, zoo
-from explorer.upload_limits import checkpoint_mb
+from explorer import zoo
+
+from explorer.data import images
+from explorer.weights.upload_limits import checkpoint_mb
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"][

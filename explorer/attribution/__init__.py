@@ -27,13 +27,9 @@ milliseconds. Captum removes its hooks in ``finally``; the copy is dropped after
 """
 from __future__ import annotations
 
-import copy
-import itertools
 import math
-import threading
 import time
-import weakref
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
@@ -42,11 +38,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .i18n import N_, _
-from .inference import logits_of, model_on, pick_device
+from explorer.data import colormaps
+from explorer.i18n import N_, _
+from explorer.inference import logits_of, pick_device
+from explorer.inference.shared import borrowed_copy, model_on
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .weights import LoadedModel
+    from explorer.weights import LoadedModel
 
 __all__ = [
     "METHODS",
@@ -117,63 +115,6 @@ def gradcam_layers(loaded: "LoadedModel") -> list[str]:
 
 def default_layer(loaded: "LoadedModel") -> str:
     return gradcam_layers(loaded)[0]
-
-
-# --------------------------------------------------------------------------------------------
-# Private module copies for hook-based methods
-
-
-class _GuidedReLU6(nn.ReLU):
-    """ReLU6 in disguise: Captum's guided methods override gradients only at ``nn.ReLU``
-    modules, and EfficientNet-Lite / MobileNet-v2 use ReLU6. Same forward, so the copy's
-    predictions do not change; its backward is then clamped like a ReLU's."""
-
-    def forward(self, x):
-        return F.relu6(x)
-
-
-def _module_copy(model: nn.Module) -> nn.Module:
-    """New module objects sharing the parameter and buffer tensors of ``model``."""
-    memo = {id(t): t for t in itertools.chain(model.parameters(), model.buffers())}
-    clone = copy.deepcopy(model, memo)
-    for module in clone.modules():
-        if hasattr(module, "inplace"):
-            module.inplace = False
-        for child_name, child in module.named_children():
-            if isinstance(child, nn.ReLU6):
-                setattr(module, child_name, _GuidedReLU6())
-    return clone
-
-
-_pools: "weakref.WeakKeyDictionary[nn.Module, list[nn.Module]]" = weakref.WeakKeyDictionary()
-_pools_lock = threading.Lock()
-_POOL_SIZE = 4
-
-
-def _is_clean(model: nn.Module) -> bool:
-    return all(not (m._forward_hooks or m._forward_pre_hooks or m._backward_hooks
-                    or m._backward_pre_hooks) for m in model.modules())
-
-
-@contextmanager
-def _borrowed_copy(model: nn.Module):
-    """A module copy of ``model`` for this call alone. Copies are pooled (a deepcopy of
-    EfficientNet's ~250 modules costs tens of ms, as much as a forward pass): a copy goes back
-    to the pool only when Captum has removed every hook from it, and one copy never serves two
-    calls at once."""
-    with _pools_lock:
-        pool = _pools.setdefault(model, [])
-        clone = pool.pop() if pool else None
-    if clone is None:
-        clone = _module_copy(model)
-    try:
-        yield clone
-    finally:
-        if _is_clean(clone):
-            with _pools_lock:
-                pool = _pools.setdefault(model, [])
-                if len(pool) < _POOL_SIZE:
-                    pool.append(clone)
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,7 +228,7 @@ def explain(loaded: "LoadedModel", image_tensor: torch.Tensor, method: str,
         raise AttributionError(_("Target class {target} is out of range (0–{last}).").format(
             target=target, last=n_classes - 1))
 
-    with (_borrowed_copy(shared) if method in _HOOKED else nullcontext(shared)) as model:
+    with (borrowed_copy(shared) if method in _HOOKED else nullcontext(shared)) as model:
         return _explain(loaded, model, x, method, target, layer, device, progress, opts, t0)
 
 
@@ -307,7 +248,7 @@ def _explain(loaded, model, x, method, target, layer, device, progress, opts, t0
         attr = Saliency(forward).attribute(x, target=target, abs=False)
     elif method == "integrated_gradients" and not opts.get("n_steps"):
         # Steps chosen by the convergence delta on nested grids (explorer.ig), batched.
-        from .ig import RTOL, integrated_gradients
+        from explorer.attribution.ig import RTOL, integrated_gradients
 
         ig = integrated_gradients(
             forward, x.detach(), target, batch=int(opts.get("internal_batch_size")
@@ -436,7 +377,7 @@ def deletion_curve(loaded: "LoadedModel", x: torch.Tensor, attribution_map: np.n
     probability fall (Petsiuk et al., RISE, 2018). A faithful map makes it fall fast (low AUC);
     the same curve for a random pixel order is the yardstick. One map's deletion curve from
     :func:`explorer.trust.faithfulness` (which also does insertion and a centre baseline)."""
-    from .trust import faithfulness
+    from explorer.attribution.trust import faithfulness
 
     result = faithfulness(loaded, x, {"map": attribution_map}, target, steps=steps,
                           baselines=("random",) if with_random else (), kinds=("deletion",),
@@ -458,7 +399,7 @@ def overlay(image, heat: np.ndarray, opacity: float = 0.5, cmap: str = "jet"):
     heat = np.clip(np.asarray(heat, dtype=np.float32), 0, 1)
     base = np.asarray(image.convert("RGB").resize((heat.shape[1], heat.shape[0])),
                       dtype=np.float32) / 255
-    colours = _colormap(heat, cmap)
+    colours = colormaps.apply(heat, cmap)
     # Colour where the map is high, the photo where it is low: a uniform blend would wash the
     # whole photo blue and hide what the pixel-level maps point at.
     # At opacity 0.5 the strongest pixels are fully coloured; at 1 everything above half-way.
@@ -467,17 +408,3 @@ def overlay(image, heat: np.ndarray, opacity: float = 0.5, cmap: str = "jet"):
     return Image.fromarray((np.clip(out, 0, 1) * 255).round().astype(np.uint8))
 
 
-def _colormap(heat: np.ndarray, cmap: str) -> np.ndarray:
-    if cmap == "gray":
-        return np.repeat(heat[..., None], 3, axis=2)
-    # "jet", written out so the core does not need matplotlib.
-    r = np.clip(1.5 - np.abs(4 * heat - 3), 0, 1)
-    g = np.clip(1.5 - np.abs(4 * heat - 2), 0, 1)
-    b = np.clip(1.5 - np.abs(4 * heat - 1), 0, 1)
-    return np.stack([r, g, b], axis=-1)
-
-
-if __name__ == "__main__":  # python -m explorer.attribution sanity|faithfulness ...
-    from explorer.trust_cli import main
-
-    raise SystemExit(main())

@@ -53,13 +53,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import attribution
-from .attribution import METHODS, AttributionError, _normalise
-from .i18n import _
-from .inference import logits_of, model_on, pick_device
+from explorer import attribution
+from explorer.attribution import METHODS, AttributionError, _normalise
+from explorer.i18n import _
+from explorer.inference import logits_of, pick_device
+from explorer.inference.shared import borrowed_copy, model_on
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .weights import LoadedModel
+    from explorer.weights import LoadedModel
 
 __all__ = [
     "CASCADE_METHODS",
@@ -302,7 +303,7 @@ def _explain_on(loaded, model, x, method, target, layer, device, opts):
     copy): ``explain`` itself would fetch (and cache) a device copy of the model, which would go
     stale as soon as the next block is re-initialised."""
     x = x.detach().clone()
-    ctx = attribution._borrowed_copy(model) if method in attribution._HOOKED else nullcontext(model)
+    ctx = borrowed_copy(model) if method in attribution._HOOKED else nullcontext(model)
     with ctx as m:
         return attribution._explain(_as_loaded(loaded, m), m, x, method, target, layer,
                                     torch.device(device) if device is not None else x.device,
@@ -735,7 +736,7 @@ def cams_across_depth(loaded: "LoadedModel", x: torch.Tensor, target: int | None
     if target is None:
         with torch.inference_mode():
             target = int(logits_of(shared(x)).argmax(-1)[0])
-    with attribution._borrowed_copy(shared) as model:
+    with borrowed_copy(shared) as model:
         target_t = torch.tensor([int(target)], device=device)
         _grad_x, pairs, _logits = _gradient_pass(model, x, target_t, layers, need_input=False)
     size = x.shape[-2:]

@@ -71,8 +71,8 @@ def _mean_se(values) -> tuple[float, float]:
 
 
 def _images(folder: Path, limit: int | None, loaded, err):
-    from .images import ImageLoadError, load_image
-    from .predict import _image_files
+    from explorer.data.images import ImageLoadError, load_image
+    from explorer.predict import _image_files
 
     files = _image_files(folder)
     if limit is not None:
@@ -90,9 +90,9 @@ def main(argv: list[str] | None = None, out=None, err=None) -> int:
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
     args = _parser().parse_args(argv)
-    from . import zoo
-    from .attribution import METHODS
-    from .weights import WeightsError, load_model
+    from explorer import zoo
+    from explorer.attribution import METHODS
+    from explorer.weights import WeightsError, load_model
 
     unknown = [m for m in args.methods if m not in METHODS]
     if unknown:
@@ -132,8 +132,8 @@ def _sanity(loaded, images, args, err) -> dict:
     import numpy as np
     import torch
 
-    from . import trust
-    from .inference import logits_of, model_on, pick_device
+    from explorer.attribution import trust
+    from explorer.inference import logits_of, model_on, pick_device
 
     device = pick_device(args.device)
     base = model_on(loaded.model, device)
@@ -179,8 +179,9 @@ def _faithfulness(loaded, images, args, err) -> dict:
     import numpy as np
     import torch
 
-    from . import attribution, trust
-    from .inference import logits_of, model_on, pick_device
+    from explorer.attribution import trust
+    from explorer.inference import logits_of, pick_device
+    from explorer.inference.shared import borrowed_copy, model_on
 
     device = pick_device(args.device)
     base = model_on(loaded.model, device)
@@ -193,7 +194,7 @@ def _faithfulness(loaded, images, args, err) -> dict:
         x = x.to(device)
         with torch.inference_mode():
             target = int(logits_of(base(x)).argmax(-1)[0])
-        with attribution._borrowed_copy(base) as model:  # method_maps hooks its model
+        with borrowed_copy(base) as model:  # method_maps hooks its model
             maps = trust.method_maps(loaded, model, x, methods, [target], device=device)
         result = trust.faithfulness(loaded, x, {m: maps[m][0].abs for m in methods}, target,
                                     steps=args.steps, seed=args.seed, device=device)

@@ -26,7 +26,6 @@ import argparse
 import datetime as _dt
 import hashlib
 import json
-import os
 import platform
 import sys
 import time
@@ -39,8 +38,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from explorer import rng, zoo
+from explorer import zoo
+
+from explorer.zoo import rng
 from explorer.i18n import N_, _
+from explorer.data.paths import ASSETS
 
 __all__ = [
     "MNIST_MEAN",
@@ -66,7 +68,6 @@ MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 # The models this module knows how to train (seed 002's variants and LeNet-5).
 TRAINABLE_MODELS = ("lenet5", "mnist_plain", "mnist_bn_dropout", "mnist_nin")
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 DEFAULT_DATA = Path.home() / ".cache" / "cnn-explorer" / "data" / "mnist"  # = explorer.data's cache
 RAW_FILES = (
     "train-images-idx3-ubyte",
@@ -684,7 +685,7 @@ def find_mnist() -> tuple[Path, bool]:
     """(data root, download?) for the app, from the data resolver ``explorer.data``:
     ``$CNN_EXPLORER_MNIST``, ``$CNN_EXPLORER_DATA/mnist``, the project's shared copy
     ``../shared/data/mnist``, or the user cache (downloaded on first use)."""
-    from . import data
+    from explorer import data
 
     return data.mnist_root()
 
@@ -793,6 +794,3 @@ def main(argv: list[str] | None = None) -> int:
           f"{result.card['train_seconds']:.0f} s training; wrote {pt} ({pt.stat().st_size:,} B) and {card}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

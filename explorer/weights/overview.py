@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
-from . import net, weights, zoo
+from explorer import weights, zoo
+
+from explorer.data import net
 
 __all__ = ["ModelWeights", "NoNetwork", "overview", "model_weights", "fetch", "main"]
 

@@ -295,7 +295,7 @@ def _is_inplace_same_shape(func) -> bool:
 def _build_meta(name: str) -> nn.Module:
     """The zoo model on the meta device. Every builder in the zoo works there; should a future
     one call an op that has no meta kernel, build it for real once and keep only a meta copy."""
-    from . import zoo
+    from explorer import zoo
 
     try:
         with torch.device("meta"), _MetaShortcuts():
@@ -693,7 +693,7 @@ def analyze(model_or_name: str | nn.Module, input_size=None) -> ModelAnalysis:
         size = _normalise_size(input_size, None)
         with _gc_paused():
             return _analyze(_meta_copy(model_or_name), type(model_or_name).__name__, size, None)
-    from . import zoo
+    from explorer import zoo
 
     spec = zoo.get_spec(model_or_name)  # UnknownModelError with the valid names
     size = _normalise_size(input_size, spec.input_size)
@@ -738,7 +738,7 @@ def _normalise_size(size, default) -> tuple[int, int, int]:
 
 @functools.lru_cache(maxsize=128)
 def _analyze_cached(name: str, size: tuple[int, int, int]) -> ModelAnalysis:
-    from . import zoo
+    from explorer import zoo
 
     spec = zoo.get_spec(name)
     c, h, w = size
@@ -1006,7 +1006,8 @@ def format_table(a: ModelAnalysis, level: str = "all") -> str:
 def summary() -> dict:
     """Every registered model's headline facts and totals at its native input size: what
     ``assets/zoo_summary.json`` holds for pages that must not wait for torch (explorer.catalog)."""
-    from . import diagram, zoo
+    from explorer import zoo
+    from explorer.analysis import diagram
 
     models = []
     for name in zoo.list_models():
@@ -1028,7 +1029,7 @@ def write_summary(path=None) -> str:
     """Write :func:`summary` as JSON to ``path`` (default: the committed assets file); "-" prints."""
     from pathlib import Path
 
-    from .catalog import SUMMARY_PATH
+    from explorer.data.catalog import SUMMARY_PATH
 
     data = summary()  # one model per line: a change reads as a one-line diff
     text = ('{"generated_by": ' + json.dumps(data["generated_by"]) + ',\n"block_kinds": '
@@ -1056,7 +1057,7 @@ def main(argv=None) -> int:
                         help="write every model's totals as JSON (default: "
                              "assets/zoo_summary.json, which the Overview reads; - prints)")
     args = parser.parse_args(argv)
-    from . import zoo
+    from explorer import zoo
 
     if args.summary is not None:
         print(write_summary(args.summary or None), file=sys.stderr)
@@ -1081,6 +1082,3 @@ def main(argv=None) -> int:
         print(format_table(result, args.level))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

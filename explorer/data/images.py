@@ -17,9 +17,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from explorer.i18n import _
+from explorer.data.paths import SAMPLES
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-SAMPLES = ASSETS / "samples"
 
 # 40 megapixels is a 7,300 × 5,500 photo: more than any camera a learner holds, far less than a
 # decompression bomb (a 20,000 × 20,000 PNG of a few hundred bytes unpacks to 1.2 GB).
@@ -48,6 +47,16 @@ def _trim_heap() -> None:
     except (OSError, AttributeError):
         pass
 FORMATS = "JPEG, PNG, WebP, BMP, TIFF or GIF"
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
+
+
+def image_files(path: Path) -> list[Path]:
+    """``path`` itself when it is a file, else the image files directly in that folder
+    (by suffix, any case), sorted by name."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 class ImageLoadError(ValueError):
@@ -182,7 +191,7 @@ def read_image(data, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE) -> 
             "The image is too large to decode safely (it looks like a decompression bomb). "
             "Resize it and upload it again.")) from None
     except UnidentifiedImageError:
-        from explorer.filetypes import kind_of
+        from explorer.data.filetypes import kind_of
 
         raise ImageLoadError(_(
             "It is {kind}, not an image the explorer can read, whatever its name says. Upload "

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
+
+from explorer.data.paths import ASSETS
 
 __all__ = ["SUMMARY_PATH", "REGENERATE", "summary", "list_models", "info", "rows", "block_kinds"]
 
-SUMMARY_PATH = Path(__file__).resolve().parent.parent / "assets" / "zoo_summary.json"
+SUMMARY_PATH = ASSETS / "zoo_summary.json"
 REGENERATE = "python -m explorer.analysis --summary"
 
 
@@ -40,13 +41,9 @@ def info(name: str) -> dict:
     try:
         return _by_name()[name]
     except KeyError:
-        from . import zoo  # a model the summary does not know yet: ask the registry (slow)
-
-        spec = zoo.get_spec(name)
-        return {"name": spec.name, "family": spec.family, "year": spec.year,
-                "dataset": spec.dataset, "input_size": list(spec.input_size),
-                "num_classes": spec.num_classes, "min_size": spec.min_size,
-                "published_top1": spec.published_top1}
+        raise KeyError(f"{name!r} is not in {SUMMARY_PATH.name}: a model added to the zoo needs "
+                       "`python -m explorer.analysis --summary` (tests/test_catalog.py checks it)"
+                       ) from None
 
 
 def block_kinds() -> dict[str, str]:

