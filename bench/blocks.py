@@ -28,9 +28,9 @@ import torch  # noqa: E402
 
 from explorer import weights  # noqa: E402
 
-from explorer.analysis import blocks
+from explorer.analysis import blocks  # noqa: E402
 
-from explorer.data import images
+from explorer.data import images  # noqa: E402
 
 BLOCKS = [("googlenet", "inception3a"), ("resnet18", "layer2.0"),
           ("densenet121", "features.denseblock1")]

@@ -1,4 +1,4 @@
-"""explorer.blocks: step tracing, activation capture, cost panel, source, diagram.
+"""explorer.analysis.blocks: step tracing, activation capture, cost panel, source, diagram.
 
 Shapes are checked against a real CPU forward pass observed with the test's own hooks, the cost
 panel against the seed figures of shared/REFERENCE.md, and the capture for side effects on the
@@ -78,7 +78,7 @@ def _cpu_model(name: str) -> nn.Module:
     """A CPU copy of the model with cheap random weights: built on the meta device, then given
     real storage (skipping the builders' slow initialisation; shapes do not depend on values)."""
     with torch.device("meta"):
-        model = B._build_external(name) if name == B.DEEPLAB else zoo.build(name)
+        model = B.build_external(name) if name == B.DEEPLAB else zoo.build(name)
     model = model.to_empty(device="cpu").eval()
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
@@ -230,20 +230,32 @@ def test_capture_gives_real_activations_and_leaves_the_model_untouched(googlenet
     assert [r["branch"] for r in rows][:4] == trace.branches[:4]
 
 
+def _patch_conv(monkeypatch, conv: nn.Conv2d, forward) -> None:
+    """Route ``conv``'s forward through ``forward(original, x)``. The capture runs on a borrowed
+    copy of the model (new module objects sharing the weights), so the conv is recognised by its
+    weight tensor rather than by the module object."""
+    original = nn.Conv2d.forward
+
+    def patched(self, x):
+        if self.weight is conv.weight:
+            return forward(lambda y: original(self, y), x)
+        return original(self, x)
+
+    monkeypatch.setattr(nn.Conv2d, "forward", patched)
+
+
 def test_capture_cleans_up_when_a_step_raises(googlenet, monkeypatch):
     model = googlenet
     snap = _snapshot(model)
 
-    def boom(x):
+    def boom(original, x):
         raise RuntimeError("step failed")
 
-    monkeypatch.setattr(model.inception3a.branch2[1].conv, "forward", boom)
+    _patch_conv(monkeypatch, model.inception3a.branch2[1].conv, boom)
     with pytest.raises(RuntimeError, match="step failed"):
         B.capture_steps(model, "inception3a", torch.randn(1, 3, 64, 64))
     monkeypatch.undo()
     _assert_untouched(model, snap)
-    assert B._lock_for(model).acquire(blocking=False)  # the lock was released
-    B._lock_for(model).release()
     assert len(B.capture_steps(model, "inception3a", torch.randn(1, 3, 64, 64))) == 20
 
 
@@ -251,11 +263,9 @@ def test_capture_does_not_disturb_another_threads_forward(googlenet, monkeypatch
     """While the hooks are attached, a forward pass of the same model in another thread (another
     browser session) runs to the end and is not recorded."""
     model = googlenet
-    conv = model.inception3a.branch1.conv
-    original = conv.forward
     other: dict = {}
 
-    def spy(x):
+    def spy(original, x):
         if threading.current_thread() is threading.main_thread() and "logits" not in other:
             t = threading.Thread(target=lambda: other.update(
                 logits=model(torch.randn(1, 3, 64, 64))))
@@ -263,17 +273,59 @@ def test_capture_does_not_disturb_another_threads_forward(googlenet, monkeypatch
             t.join()
         return original(x)
 
-    monkeypatch.setattr(conv, "forward", spy)
+    _patch_conv(monkeypatch, model.inception3a.branch1.conv, spy)
     with torch.no_grad():
         acts = B.capture_steps(model, "inception3a", torch.randn(1, 3, 64, 64))
     assert other["logits"].shape == (1, 1000)  # not stopped at the block
     assert len(acts) == 20  # nothing from the other thread was recorded
 
 
+def test_concurrent_captures_get_their_own_results(googlenet):
+    """Two sessions capturing the same shared model at once: each gets what it would get alone,
+    and the model is left as it was."""
+    model = googlenet
+    snap = _snapshot(model)
+    xs = [torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(k)) for k in range(4)]
+    alone = [B.capture_steps(model, "inception3a", x) for x in xs]
+    start = threading.Barrier(len(xs))
+    together: dict = {}
+
+    def run(k):
+        start.wait()
+        together[k] = B.capture_steps(model, "inception3a", xs[k])
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(xs))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k, acts in enumerate(alone):
+        assert [a.stats for a in together[k]] == [a.stats for a in acts]
+        assert all((a.mean_map == b.mean_map).all() for a, b in zip(together[k], acts))
+    assert alone[0][-1].stats != alone[1][-1].stats  # different images, different numbers
+    _assert_untouched(model, snap)
+
+
+def test_capture_describes_the_models_own_modules():
+    """The capture traces a borrowed copy, whose ReLU6 is a ReLU subclass: the steps still name
+    the model's own modules (ReLU6, not ReLU)."""
+    model = _cpu_model("mobilenet_v2")
+    block = model.get_submodule("features.3")
+    trace, acts = B.capture_trace(model, "features.3", torch.randn(1, 3, 64, 64))
+    modules = [s for s in trace.steps if s.kind == "module"]
+    assert [s.type for s in modules] == [type(block.get_submodule(s.path)).__name__
+                                         for s in modules]
+    assert "ReLU6" in {s.type for s in modules} and "ReLU6" in {s.op for s in modules}
+    assert trace.source_class is type(block)
+    meta = B.trace_real("mobilenet_v2", "features.3", (3, 64, 64))
+    assert [(s.op, s.type, s.detail, s.branch) for s in trace.steps] == [
+        (s.op, s.type, s.detail, s.branch) for s in meta.steps]
+
+
 def test_block_source_shows_the_class():
     assert "class Inception(" in B.block_source("inception_v1")
     assert "class InceptionC(" in B.block_source(B.trace_standalone("inception_v3").source_class)
-    src = B.block_source(B._meta_model("resnet50").get_submodule("layer1.0"))
+    src = B.block_source(B.meta_model("resnet50").get_submodule("layer1.0"))
     assert "class Bottleneck(" in src and "out += identity" in src
     assert "class ASPP(" in B.block_source("aspp")
     assert "plain Sequential" in B.block_source(nn.Sequential(nn.Conv2d(1, 1, 1)))

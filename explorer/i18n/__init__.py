@@ -26,7 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "_", "N_", "ngettext", "set_language",
-           "get_language", "language_from_locale", "format_int", "format_count"]
+           "get_language", "language_from_locale", "format_int", "format_count", "format_si",
+           "format_yi"]
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 DEFAULT_LANGUAGE = "en"
@@ -99,6 +100,21 @@ def format_count(n: int | float, digits: int = 3) -> str:
         return f"{_significant(n / scale, digits)}{unit}"
     unit, scale = next((u, s) for u, s in (("G", 1e9), ("M", 1e6), ("k", 1e3)) if abs(n) >= s)
     return f"{_significant(n / scale, digits)} {unit}"
+
+
+def format_si(n: int | float, spec: str = ".3g") -> str:
+    """A count with a k/M/G prefix and no space, the same in every language, for text tables and
+    diagrams: ``format_si(4_089_184_000, ".2f")`` -> "4.09G", ``format_si(416_520)`` -> "417k".
+    Below 1,000 the whole number."""
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:{spec}}{unit}"
+    return str(int(n))
+
+
+def format_yi(n: int | float) -> str:
+    """A count in 亿 (10⁸) in every language, as seed 000 writes its figures: "1.2 亿", "0.12 亿"."""
+    return f"{n / 1e8:.2g} 亿"
 
 
 def _significant(x: float, digits: int) -> str:
