@@ -21,6 +21,8 @@ pass goes through this module:
 :func:`private_copy`
     A deep copy with its own parameters, for work that changes weights (model randomisation,
     training from a shared starting point).
+:func:`meta_copy`
+    A copy on the meta device (shapes without weights), for analysis of a model passed in.
 :func:`model_on`
     The shared model on the CPU; elsewhere one cached private copy per (model, device).
 :func:`hooks`
@@ -51,6 +53,7 @@ __all__ = [
     "module_copy",
     "borrowed_copy",
     "private_copy",
+    "meta_copy",
     "is_clean",
     "model_on",
     "drop_device_copies",
@@ -266,6 +269,24 @@ def private_copy(model: nn.Module) -> nn.Module:
     """A deep copy with parameters of its own, for work that changes weights (randomisation,
     training). Costs the model's weight memory; never pooled."""
     return copy.deepcopy(model)
+
+
+def meta_copy(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` whose parameters and buffers are meta tensors: the original is only
+    read, and no weight memory is copied. Hooks are not carried over."""
+    memo: dict[int, object] = {}
+    for p in module.parameters():
+        memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"),
+                                   requires_grad=p.requires_grad)
+    for b in module.buffers():
+        memo[id(b)] = torch.empty_like(b, device="meta")
+    clone = copy.deepcopy(module, memo)
+    for m in clone.modules():
+        for table in (m._forward_hooks, m._forward_pre_hooks, m._backward_hooks,
+                      getattr(m, "_backward_pre_hooks", {}), m._forward_hooks_with_kwargs,
+                      m._forward_pre_hooks_with_kwargs, m._forward_hooks_always_called):
+            table.clear()
+    return clone
 
 
 _copies: "weakref.WeakKeyDictionary[nn.Module, dict[str, nn.Module]]" = weakref.WeakKeyDictionary()
