@@ -35,9 +35,10 @@ import torch  # noqa: E402
 
 from explorer.data import data_root  # noqa: E402
 from explorer import zoo  # noqa: E402
-from explorer.analysis import features
+from explorer.analysis import cka, features  # noqa: E402
 from explorer.analysis import analyze  # noqa: E402
 from explorer.inference import imagenet_preprocess, model_on  # noqa: E402
+from explorer.inference.shared import capture  # noqa: E402
 
 DATA = data_root("imagenet-samples")
 
@@ -91,7 +92,7 @@ def time_it(args) -> None:
     device = args.device
     models, layers = networks(args.nets, device)
     prep = imagenet_preprocess(crop=args.crop, resize=round(args.crop * 256 / 224))
-    images = features.ImageViews(photos(args.images))
+    images = cka.ImageViews(photos(args.images))
     chunks = [list(range(s, min(s + args.batch, len(images))))
               for s in range(0, len(images), args.batch)]
     warm = torch.cat([prep(images[i]) for i in chunks[0]]).to(device)
@@ -112,14 +113,14 @@ def time_it(args) -> None:
         sync(device)
         t2 = time.perf_counter()
         for m, ls in zip(models, layers):
-            features.capture(m, ls, x, reduce=features.spatial_pool)
+            capture(m, ls, x, reduce=cka.spatial_pool)
         sync(device)
         t3 = time.perf_counter()
         t_prep, t_fwd, t_cap = t_prep + t1 - t0, t_fwd + t2 - t1, t_cap + t3 - t2
 
     t0 = time.perf_counter()
-    acc = features.cka_accumulate([(models[0], prep), (models[1], prep)], layers[0], layers[1],
-                                  images, args.batch)
+    acc = cka.cka_accumulate([(models[0], prep), (models[1], prep)], layers[0], layers[1],
+                             images, args.batch)
     biased, debiased = acc.result(False), acc.result(True)
     sync(device)
     t_cka = time.perf_counter() - t0
@@ -143,10 +144,10 @@ def worker(args) -> None:
     device = args.device
     models, layers = networks(args.nets, device)
     prep = imagenet_preprocess(crop=args.crop, resize=round(args.crop * 256 / 224))
-    images = features.ImageViews(photos(args.worker))
+    images = cka.ImageViews(photos(args.worker))
     warm = torch.cat([prep(images[i % len(images)]) for i in range(args.batch)]).to(device)
     for m, ls in zip(models, layers):  # warm up the allocator at the minibatch size
-        features.capture(m, ls, warm, reduce=features.spatial_pool)
+        capture(m, ls, warm, reduce=cka.spatial_pool)
     del warm
     sync(device)
     cuda = torch.device(device).type == "cuda"
@@ -157,8 +158,8 @@ def worker(args) -> None:
         base = rss_bytes()
     with PeakRSS() as rss:
         t0 = time.perf_counter()
-        acc = features.cka_accumulate([(models[0], prep), (models[1], prep)], layers[0],
-                                      layers[1], images, args.batch)
+        acc = cka.cka_accumulate([(models[0], prep), (models[1], prep)], layers[0],
+                                 layers[1], images, args.batch)
         acc.result(False)
         acc.result(True)
         sync(device)

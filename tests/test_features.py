@@ -10,8 +10,8 @@ import torch
 import torch.nn as nn
 from PIL import Image
 
-from explorer.data import data_root
-from explorer.analysis import features as F
+from explorer.data import colormaps, data_root
+from explorer import features as F  # the kept name: explorer.analysis.features + .cka
 from explorer import zoo
 from explorer.analysis import analyze
 
@@ -192,6 +192,18 @@ def test_matching_moves_every_network_to_the_same_stride():
     assert F.next_stride(["mnist_plain", "resnet18"], 4) == 4  # no common stage deeper than 4
 
 
+def test_feature_layers_are_the_modules_with_a_feature_map_output():
+    rows = F.feature_layers("resnet18")
+    paths = [r.name for r in rows]
+    assert all(r.call == 0 and len(r.output_shape) == 4 for r in rows)
+    assert "" not in paths and "fc" not in paths  # the model itself; a linear layer's N×1000
+    assert len(paths) == len(set(paths))
+    shapes = {r.name: tuple(r.output_shape[1:]) for r in rows}
+    assert shapes["conv1"] == (64, 112, 112) and shapes["layer2"] == (128, 28, 28)
+    assert set(F.stage_layers("resnet18").values()) <= set(paths)
+    assert [r.index for r in rows] == sorted(r.index for r in rows)  # in forward order
+
+
 # --------------------------------------------------------------------------------------------
 # Channel ranking, grid, overlay, statistics
 
@@ -232,7 +244,7 @@ def test_overlay_puts_the_heat_where_the_activation_is():
     act[:, 0, 0] = 5.0  # hot top-left unit
     out = F.channel_mean_overlay(image, act, alpha=1.0, cmap="inferno")
     assert out.size == image.size
-    lut = F._lut("inferno")
+    lut = colormaps.lut("inferno")
     assert np.abs(np.asarray(out)[0, 0].astype(int) - lut[255]).max() <= 2
     assert np.abs(np.asarray(out)[-1, -1].astype(int) - lut[0]).max() <= 2
     assert F.channel_mean_overlay(image, act, alpha=0.0).tobytes() == image.tobytes()
