@@ -65,9 +65,9 @@ def test_order_env_then_shared_then_cache(isolated, monkeypatch, real):
     # $CNN_EXPLORER_MNIST (the older, MNIST-only variable) names the folder holding MNIST/raw/.
     monkeypatch.setenv(data.MNIST_ENV, str(real["mnist"]))
     assert data.data_root("mnist", download=False) == real["mnist"]
-    from explorer import train
+    from explorer.data.mnist import mnist_root
 
-    assert train.find_mnist() == (real["mnist"], False)
+    assert mnist_root() == (real["mnist"], False)
 
 
 def test_download_checks_every_file_and_is_safe_to_rerun(isolated, monkeypatch, real):

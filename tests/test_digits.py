@@ -16,6 +16,7 @@ from PIL import Image
 
 from explorer.data import data_root
 from explorer import inference, train, weights
+from explorer.ui import train as ui_train
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = data_root("mnist")
@@ -90,7 +91,7 @@ def test_preprocessed_photo_looks_like_the_mnist_digit(photos):
     ys, xs = np.mgrid[:28, :28]
     corr = []
     for image, digit in zip(images[:40], raw[:40]):
-        seen = train.digit_preview(image).astype(np.float32)
+        seen = ui_train.digit_preview(image).astype(np.float32)
         orig = digit.numpy().astype(np.float32)
         for grid in (ys, xs):
             assert abs((seen * grid).sum() / seen.sum() - (orig * grid).sum() / orig.sum()) < 1.5

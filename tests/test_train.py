@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -28,6 +30,12 @@ KERAS_PARAMS = {"mnist_plain": (78_602, 0), "mnist_bn_dropout": (79_114, 256),
 TARGETS = {"mnist_plain": 98.3, "mnist_bn_dropout": 98.8, "mnist_nin": 98.6, "lenet5": 98.9}
 
 
+def _cli(*args):
+    """``python -m explorer.train ARGS`` in a subprocess (its output captured)."""
+    return subprocess.run([sys.executable, "-m", "explorer.train", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
 @pytest.fixture(scope="module")
 def test_set():
     return train.load_mnist(DATA, train=False)
@@ -45,8 +53,9 @@ def test_mnist_loads_offline_with_the_readme_counts():
 def test_missing_data_is_a_clear_error_not_a_download(tmp_path, capsys):
     with pytest.raises(train.MnistNotFoundError, match="MNIST not found under"):
         train.load_mnist(tmp_path, train=True)
-    assert train.main(["--model", "lenet5", "--data", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
+    out = _cli("--model", "lenet5", "--data", str(tmp_path))
+    assert out.returncode == 2
+    err = out.stderr
     assert str(tmp_path) in err and "--download" in err
     assert not (tmp_path / "MNIST").exists()
 
@@ -125,8 +134,8 @@ def test_should_stop_ends_the_run_and_says_so():
 
 
 def test_cli_writes_a_checkpoint_and_a_card(tmp_path):
-    assert train.main(["--model", "lenet5", "--epochs", "1", "--subset", "300",
-                       "--data", str(DATA), "--out", str(tmp_path)]) == 0
+    assert _cli("--model", "lenet5", "--epochs", "1", "--subset", "300",
+                "--data", str(DATA), "--out", str(tmp_path)).returncode == 0
     card = json.loads((tmp_path / "lenet5.json").read_text())
     assert card["model"] == "lenet5" and card["epochs"] == 1 and len(card["history"]) == 1
     assert card["data"]["md5"] == README_MD5 and card["data"]["test_images"] == 10_000

@@ -13,7 +13,7 @@ from PIL import Image
 
 from explorer.data import data_root
 from explorer import weights, zoo
-from explorer.weights import WeightsError, available_sources, load_model
+from explorer.weights import WeightsError, available_sources, load_model, sources
 
 TENCH = data_root("imagenet-samples") / "n01440764_tench.JPEG"
 
@@ -119,7 +119,7 @@ def test_random_is_labelled_as_meaningless_and_repeatable():
 
 
 def test_trained_checkpoint_and_model_card(tmp_path, monkeypatch):
-    monkeypatch.setattr(weights, "ASSETS", tmp_path)
+    monkeypatch.setattr(sources, "ASSETS", tmp_path)
     assert "trained" not in available_sources("lenet5")
     torch.manual_seed(2)
     state = zoo.build("lenet5").state_dict()
@@ -253,7 +253,7 @@ def _serve(monkeypatch, root, url, payload: bytes, name: str):
     from types import SimpleNamespace
 
     (root / name).write_bytes(payload)
-    monkeypatch.setattr(weights, "_tv_weights", lambda spec: SimpleNamespace(url=f"{url}/{name}"))
+    monkeypatch.setattr(sources, "tv_weights", lambda spec: SimpleNamespace(url=f"{url}/{name}"))
     monkeypatch.delenv("CNN_EXPLORER_WEIGHTS_URL", raising=False)  # the URL above is local
 
 

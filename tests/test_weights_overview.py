@@ -1,4 +1,4 @@
-"""The zoo's weights on this machine (explorer.weights_overview) and the teacher's command line,
+"""The zoo's weights on this machine (explorer.weights.overview) and the teacher's command line,
 `python -m explorer.weights list [--json]` / `fetch [--all | NAME ...]`, against a local server."""
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ def test_list_json_in_a_subprocess_respects_torch_home(torch_home, tmp_path):
 
 
 def test_list_table_names_every_model(torch_home, capsys):
-    assert wo.main(["list"]) == 0
+    assert wo.print_list() == 0
     out = capsys.readouterr().out
     for name in zoo.list_models():
         assert f"\n{name} " in out
@@ -58,7 +58,7 @@ def test_fetch_downloads_checks_and_is_safe_to_rerun(torch_home, tmp_path, monke
     patch_url(monkeypatch, "resnet18", url)
     with serve(www) as base:
         monkeypatch.setenv("CNN_EXPLORER_WEIGHTS_URL", base)
-        assert wo.main(["fetch", "resnet18", "lenet5"]) == 0
+        assert wo.fetch_models(["resnet18", "lenet5"]) == 0
         out, err = capsys.readouterr()
         assert f"resnet18: downloaded" in out and "lenet5: nothing to download" in out
         assert "%" in err  # torch.hub's progress bar for the file
@@ -70,7 +70,7 @@ def test_fetch_downloads_checks_and_is_safe_to_rerun(torch_home, tmp_path, monke
         assert loaded.source == "torchvision"
         assert torch.equal(loaded.model.state_dict()["fc.weight"], state["fc.weight"])
         # Re-running is a no-op.
-        assert wo.main(["fetch", "resnet18"]) == 0
+        assert wo.fetch_models(["resnet18"]) == 0
         assert "resnet18: already cached" in capsys.readouterr().out
 
 
@@ -81,7 +81,7 @@ def test_a_corrupt_file_is_refused_by_its_hash(torch_home, tmp_path, monkeypatch
     patch_url(monkeypatch, "resnet18", url)
     with serve(www) as base:
         monkeypatch.setenv("CNN_EXPLORER_WEIGHTS_URL", base)
-        assert wo.main(["fetch", "resnet18"]) == 1
+        assert wo.fetch_models(["resnet18"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("resnet18: download of ") and "hash" in err[-1]
     assert not list(hub_file(url).parent.iterdir())  # nothing half-written left
@@ -89,20 +89,20 @@ def test_a_corrupt_file_is_refused_by_its_hash(torch_home, tmp_path, monkeypatch
 
 def test_offline_fetch_fails_with_one_line_per_file(torch_home, monkeypatch, capsys):
     monkeypatch.setenv("CNN_EXPLORER_WEIGHTS_URL", dead_url())
-    assert wo.main(["fetch", "resnet18", "googlenet", "nosuchnet"]) == 1
+    assert wo.fetch_models(["resnet18", "googlenet", "nosuchnet"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3
     assert err[0].startswith("resnet18: cannot download ") and "no network" in err[0]
     assert err[1].startswith("googlenet: cannot download ") and "no network" in err[1]
     assert err[2].startswith("nosuchnet: unknown model")
     # --all covers every torchvision model, one line each.
-    assert wo.main(["fetch", "--all"]) == 1
+    assert wo.fetch_models(None) == 1
     err = capsys.readouterr().err.strip().splitlines()
     expected = [n for n in zoo.list_models() if zoo.get_spec(n).tv_weights]
     assert [line.split(":")[0] for line in err] == expected
 
 
-def test_fetch_needs_names_or_all(capsys):
-    with pytest.raises(SystemExit) as exc:
-        wo.main(["fetch"])
-    assert exc.value.code == 2
+def test_fetch_needs_names_or_all():
+    out = subprocess.run([sys.executable, "-m", "explorer.weights", "fetch"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2

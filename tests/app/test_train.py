@@ -6,6 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import train
+from explorer.data.mnist import mnist_root
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
 
@@ -61,7 +62,7 @@ def test_one_epoch_on_a_tiny_subset_lands_in_session_state(app):
 def test_stop_keeps_the_model_trained_so_far(app):
     # A run that is under way (a Trainer in the session, as after a rerun mid-training) ends
     # at the next script run once Stop has set the flag; the partly trained model is kept.
-    root, download = train.find_mnist()
+    root, download = mnist_root()
     job = train.Trainer("mnist_nin", 3, root, subset=300, download=download)
     job.run_epoch()
     app.session_state["train_job"] = job

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import train
+from explorer.ui import train as ui_train
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
 
@@ -17,8 +18,8 @@ def test_full_recipe_estimate_counts_the_notes_batches():
     # 60,000 images, 10 % held out: 54,000 / 64 = 844 batches an epoch, 5 epochs.
     assert train.full_recipe_seconds(2.0, 10) == pytest.approx(0.2 * 844 * 5)
     assert train.full_recipe_seconds(1.0, 2) is None  # too few batches to tell
-    assert train.default_run("cuda") == (5, 60_000)
-    epochs, images = train.default_run("cpu")
+    assert ui_train.default_run("cuda") == (5, 60_000)
+    epochs, images = ui_train.default_run("cpu")
     assert epochs * -(-(images * 9 // 10) // 64) <= 100  # ~1/40 of the full recipe's batches
 
 
@@ -27,7 +28,7 @@ def test_cpu_defaults_and_one_epoch_curves():
     at.run()
     assert not at.exception, at.exception
     assert (at.slider(key="train_epochs").value, at.number_input(key="train_subset").value) \
-        == train.default_run("cpu")  # no GPU in the tests
+        == ui_train.default_run("cpu")  # no GPU in the tests
     at.selectbox(key="train_model").set_value("lenet5")
     at.slider(key="train_epochs").set_value(1)
     at.number_input(key="train_subset").set_value(700)  # 10 batches
