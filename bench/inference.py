@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from explorer.data import data_root  # noqa: E402
 from explorer import attribution, inference  # noqa: E402
+from explorer.attribution.methods import ig_batch  # noqa: E402
 from explorer.data.images import load_image  # noqa: E402
 from explorer.weights import load_model  # noqa: E402
 
@@ -119,7 +120,7 @@ def bench(model_name: str, device: torch.device, repeats: int) -> None:
 
     ig_repeats = max(2, repeats // 3)
     t_ours, t_captum = interleaved(ours, captum_default, ig_repeats, device, warmup=1)
-    batch = attribution._ig_batch(device)
+    batch = ig_batch(device)
     mem = (f" | peak GPU memory {peaks['ours'] / 2**20:.0f} MiB vs {peaks['captum'] / 2**20:.0f} MiB"
            if device.type == "cuda" else "")
     print(f"IG, 50 steps ours (batch {batch}) {t_ours:7.2f} s | Captum default (batch 50) "

@@ -32,8 +32,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from explorer import attribution  # noqa: E402
-
-from explorer.attribution import trust
+from explorer.attribution import trust  # noqa: E402
 from explorer.inference import device_info, logits_of, model_on, pick_device  # noqa: E402
 from explorer.weights import WeightsError, load_model  # noqa: E402
 

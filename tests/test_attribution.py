@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from PIL import Image
 
 from explorer.data import data_root
-from explorer import attribution
 from explorer.attribution import (METHODS, AttributionError, conv_layers, deletion_curve,
                                   estimate_seconds, explain, gradcam_layers, overlay)
+from explorer.attribution.methods import occlusion_params
 from explorer.inference import predict, shared
 from explorer.weights import load_model
 
@@ -247,8 +247,8 @@ def test_integrated_gradients_batching_does_not_change_the_result(resnet):
 def test_occlusion_estimate_comes_before_and_is_in_the_right_range(resnet):
     x = _small(7)
     # Default window: a seventh of the side, half-overlapping.
-    assert attribution._occlusion_params(x, {}) == (9, 4)
-    assert attribution._occlusion_params(torch.zeros(1, 3, 224, 224), {}) == (32, 16)
+    assert occlusion_params(x, {}) == (9, 4)
+    assert occlusion_params(torch.zeros(1, 3, 224, 224), {}) == (32, 16)
     est = estimate_seconds(resnet, x, "occlusion", window=16, stride=8)
     assert est > estimate_seconds(resnet, x, "saliency") > 0
     result = explain(resnet, x, "occlusion", target=1, window=16, stride=8)

@@ -77,8 +77,8 @@ def test_predict_cli_on_a_folder_of_mnist_pngs(png_folder, test_set, tmp_path):
         lines.append(f"{i:05d}.png,{int(y[i])}")
     (folder / "labels.csv").write_text("\n".join(lines))
     out = io.StringIO()
-    assert predict.run([str(folder), "--model", "mnist_nin", "--weights", "trained", "--json",
-                        "--device", "cpu"], out=out) == 0
+    assert predict.run(folder, model="mnist_nin", weights="trained", as_json=True,
+                       device="cpu", out=out) == 0
     summary = json.loads(out.getvalue())["summary"]
     loaded = weights.load_model("mnist_nin", "trained")
     x200 = train.to_input(train.load_mnist(data.data_root("mnist"), False)[0][:200])

@@ -23,9 +23,10 @@ IMAGENET = data_root("imagenet-samples")
 TENCH = IMAGENET / "n01440764_tench.JPEG"
 
 
-def _run(*argv):
+def _run(path, **options):
+    """``python -m explorer.predict PATH --flag value ...`` in-process: the flags as keywords."""
     out, err = io.StringIO(), io.StringIO()
-    code = run([str(a) for a in argv], out=out, err=err)
+    code = run(path, out=out, err=err, **options)
     return code, out.getvalue(), err.getvalue()
 
 
@@ -33,7 +34,7 @@ def test_efficientnet_lite0_top1_on_the_imagenet_samples():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # faster than 2 contending threads on this shared machine
     try:
-        code, out, _ = _run(IMAGENET, "--model", "efficientnet_lite0", "--json")
+        code, out, _ = _run(IMAGENET, model="efficientnet_lite0", as_json=True)
     finally:
         torch.set_num_threads(threads)
     assert code == 0
@@ -71,7 +72,7 @@ def folder(tmp_path_factory):
 
 
 def test_bad_files_are_reported_one_by_one(folder):
-    code, out, err = _run(folder, "--model", "efficientnet_lite0", "--topk", "3", "--json")
+    code, out, err = _run(folder, model="efficientnet_lite0", topk=3, as_json=True)
     assert code == 0, err
     doc = json.loads(out)
     errors = {e["file"]: e["error"] for e in doc["errors"]}
@@ -88,8 +89,8 @@ def test_bad_files_are_reported_one_by_one(folder):
 
 def test_text_output_and_explain(folder, tmp_path):
     out_dir = tmp_path / "maps"
-    code, out, _ = _run(folder / "tench.JPEG", "--model", "efficientnet_lite0",
-                        "--explain", "gradcam", "--out", out_dir)
+    code, out, _ = _run(folder / "tench.JPEG", model="efficientnet_lite0",
+                        explain="gradcam", out_dir=out_dir)
     assert code == 0
     assert out.splitlines()[1].startswith("tench.JPEG: tench ")
     png, npy = out_dir / "tench_gradcam.png", out_dir / "tench_gradcam.npy"
@@ -98,7 +99,7 @@ def test_text_output_and_explain(folder, tmp_path):
 
 
 def test_usage_errors(tmp_path, folder):
-    assert _run(folder, "--model", "resnet9000")[0] == 2
+    assert _run(folder, model="resnet9000")[0] == 2
     evil = tmp_path / "evil.pt"
     marker = tmp_path / "pwned"
 
@@ -107,14 +108,14 @@ def test_usage_errors(tmp_path, folder):
             return (Path.touch, (marker,))
 
     evil.write_bytes(pickle.dumps({"x": Evil()}))
-    code, _, err = _run(folder, "--model", "mnist_plain", "--weights", evil)
+    code, _, err = _run(folder, model="mnist_plain", weights=str(evil))
     assert code == 2 and "Refused" in err and not marker.exists()
-    code, _, err = _run(folder, "--model", "efficientnet_lite0", "--explain", "lime", "--out", tmp_path)
+    code, _, err = _run(folder, model="efficientnet_lite0", explain="lime", out_dir=tmp_path)
     assert code == 2 and "unknown method" in err
     only_bad = tmp_path / "bad"
     only_bad.mkdir()
     (only_bad / "x.jpg").write_bytes(b"")
-    assert _run(only_bad, "--model", "efficientnet_lite0")[0] == 1
+    assert _run(only_bad, model="efficientnet_lite0")[0] == 1
 
 
 def test_runs_as_a_module():

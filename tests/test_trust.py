@@ -274,10 +274,10 @@ def digits(tmp_path_factory):
 
 
 def test_sanity_cli_reports_the_cascade(lenet, digits, capsys):
-    from explorer.attribution.trust_cli import main
+    from explorer.attribution.report import run
 
-    assert main(["sanity", "--model", "lenet5", "--images", str(digits), "--methods", "saliency",
-                 "gradcam", "--json", "--batch", "2"]) == 0
+    assert run("sanity", model="lenet5", images=digits, methods=["saliency", "gradcam"],
+               as_json=True, batch=2) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["images"] == 2 and report["steps"] == ["trained", "output", "f6", "c5", "c3", "c1"]
     x = torch.cat([lenet.preprocess(Image.open(digits / f"mnist_{d}.png")) for d in (3, 7)])
@@ -299,9 +299,9 @@ def test_faithfulness_cli_runs_as_a_module(digits):
 
 
 def test_cli_usage_errors(digits, capsys):
-    from explorer.attribution.trust_cli import main
+    from explorer.attribution.report import run
 
-    assert main(["sanity", "--model", "lenet5", "--images", str(digits), "--methods", "magic"]) == 2
+    assert run("sanity", model="lenet5", images=digits, methods=["magic"]) == 2
     assert "unknown method" in capsys.readouterr().err
-    assert main(["faithfulness", "--model", "lenet5", "--images", str(digits / "nope")]) == 2
+    assert run("faithfulness", model="lenet5", images=digits / "nope") == 2
     assert "not a folder" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The map tests of explorer.trust on a folder of images, for reproducible numbers.
+"""The map tests of explorer.attribution.trust on a folder of images, for reproducible numbers.
 
     python -m explorer.attribution sanity --model M --images DIR [--methods ...] [--json]
     python -m explorer.attribution faithfulness --model M --images DIR [--methods ...] [--json]
@@ -20,43 +20,24 @@ ordering, as mean AUCs (± standard error) over the images, and how often each m
 the random ordering.
 
 Exit status: 0 on success, 1 when no image could be used, 2 for a usage error.
+
+:func:`run` is the whole command with its options as arguments; ``__main__.py`` only parses the
+flags and calls it (tests call it directly).
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
 import time
 from pathlib import Path
 
+__all__ = ["DEFAULT_METHODS", "COMMANDS", "run"]
+
 DEFAULT_METHODS = ["saliency", "integrated_gradients", "smoothgrad", "guided_backprop",
                    "gradcam", "guided_gradcam"]
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m explorer.attribution",
-                                     description="Sanity checks and faithfulness of attribution maps.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_ in (("sanity", "model randomisation test (Adebayo et al. 2018)"),
-                        ("faithfulness", "deletion and insertion AUCs with baselines")):
-        p = sub.add_parser(name, help=help_)
-        p.add_argument("--model", required=True, help="a model name from the zoo")
-        p.add_argument("--images", required=True, type=Path, help="a folder of images")
-        p.add_argument("--methods", nargs="+", default=DEFAULT_METHODS,
-                       help=f"default: {' '.join(DEFAULT_METHODS)}")
-        p.add_argument("--json", action="store_true", help="one JSON document on stdout")
-        p.add_argument("--weights", default="auto",
-                       help="auto, package, trained, torchvision, random")
-        p.add_argument("--limit", type=int, default=None, help="use the first N images only")
-        p.add_argument("--device", default=None, help="cpu, cuda (default: the best available)")
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--batch", type=int, default=4, help="images per pass (sanity)")
-        if name == "sanity":
-            p.add_argument("--mode", choices=["cascade", "independent"], default="cascade")
-        else:
-            p.add_argument("--steps", type=int, default=20, help="points per curve minus one")
-    return parser
+COMMANDS = {"sanity": "model randomisation test (Adebayo et al. 2018)",
+            "faithfulness": "deletion and insertion AUCs with baselines"}
 
 
 def _mean_se(values) -> tuple[float, float]:
@@ -71,10 +52,9 @@ def _mean_se(values) -> tuple[float, float]:
 
 
 def _images(folder: Path, limit: int | None, loaded, err):
-    from explorer.data.images import ImageLoadError, load_image
-    from explorer.predict import _image_files
+    from explorer.data.images import ImageLoadError, image_files, load_image
 
-    files = _image_files(folder)
+    files = image_files(folder)
     if limit is not None:
         files = files[:limit]
     out = []
@@ -86,35 +66,46 @@ def _images(folder: Path, limit: int | None, loaded, err):
     return out
 
 
-def main(argv: list[str] | None = None, out=None, err=None) -> int:
+def run(command: str, model: str, images: Path, methods: list[str] = DEFAULT_METHODS,
+        as_json: bool = False, weights: str = "auto", limit: int | None = None,
+        device: str | None = None, seed: int = 0, batch: int = 4, mode: str = "cascade",
+        steps: int = 20, out=None, err=None) -> int:
+    """``python -m explorer.attribution COMMAND ...``: ``command`` is "sanity" or
+    "faithfulness", the other arguments are the flags (``as_json`` is ``--json``; ``batch`` and
+    ``mode`` serve sanity, ``steps`` faithfulness). Writes the report to ``out`` and progress
+    and errors to ``err`` (default: stdout and stderr); returns the exit status."""
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
-    args = _parser().parse_args(argv)
     from explorer import zoo
-    from explorer.attribution import METHODS
+    from explorer.attribution.methods import METHODS
     from explorer.weights import WeightsError, load_model
 
-    unknown = [m for m in args.methods if m not in METHODS]
+    if command not in COMMANDS:
+        raise ValueError(f"command must be one of {', '.join(COMMANDS)}, not {command!r}")
+    images_dir = Path(images)
+    unknown = [m for m in methods if m not in METHODS]
     if unknown:
         print(f"error: unknown method {unknown[0]!r}; choose from {', '.join(METHODS)}", file=err)
         return 2
-    if not args.images.is_dir():
-        print(f"error: {args.images} is not a folder", file=err)
+    if not images_dir.is_dir():
+        print(f"error: {images_dir} is not a folder", file=err)
         return 2
     try:
-        zoo.get_spec(args.model)
-        loaded = load_model(args.model, args.weights)
+        zoo.get_spec(model)
+        loaded = load_model(model, weights)
     except (WeightsError, KeyError) as exc:
         print(f"error: {exc}", file=err)
         return 2
-    images = _images(args.images, args.limit, loaded, err)
-    if not images:
-        print(f"error: no readable images in {args.images}", file=err)
+    found = _images(images_dir, limit, loaded, err)
+    if not found:
+        print(f"error: no readable images in {images_dir}", file=err)
         return 1
-    run = _sanity if args.command == "sanity" else _faithfulness
-    report = run(loaded, images, args, err)
-    report.update(model=args.model, weights=loaded.source, weights_label=loaded.label)
-    if args.json:
+    if command == "sanity":
+        report = _sanity(loaded, found, methods, device, seed, batch, mode, err)
+    else:
+        report = _faithfulness(loaded, found, methods, device, seed, steps, err)
+    report.update(model=model, weights=loaded.source, weights_label=loaded.label)
+    if as_json:
         json.dump(report, out, indent=1)
         out.write("\n")
     else:
@@ -126,41 +117,42 @@ def _progress(done: int, total: int, t0: float, err) -> None:
     print(f"[{done}/{total} images, {time.perf_counter() - t0:.0f} s]", file=err, flush=True)
 
 
-def _sanity(loaded, images, args, err) -> dict:
-    import copy
-
+def _sanity(loaded, images, methods, device, seed, batch, mode, err) -> dict:
     import numpy as np
     import torch
 
-    from explorer.attribution import trust
+    from explorer.attribution.maps import method_maps
+    from explorer.attribution.sanity import randomisation_test
+    from explorer.attribution.similarity import spearman
     from explorer.inference import logits_of, model_on, pick_device
+    from explorer.inference.shared import private_copy
 
-    device = pick_device(args.device)
+    device = pick_device(device)
     base = model_on(loaded.model, device)
-    methods = list(dict.fromkeys(args.methods))
+    methods = list(dict.fromkeys(methods))
     rows = {k: {m: [] for m in methods} for k in ("spearman_abs", "spearman_signed", "ssim")}
     class_rho = {m: [] for m in methods}
     steps = None
     t0 = time.perf_counter()
-    for start in range(0, len(images), args.batch):
-        chunk = images[start:start + args.batch]
+    for start in range(0, len(images), batch):
+        chunk = images[start:start + batch]
         x = torch.cat([t for _, t in chunk]).to(device)
         with torch.inference_mode():
             top2 = logits_of(base(x)).topk(2, dim=-1).indices.cpu()
-        result = trust.randomisation_test(loaded, x, methods, top2[:, 0].tolist(), mode=args.mode,
-                                          seed=args.seed, device=device, keep_maps=False)
+        result = randomisation_test(loaded, x, methods, top2[:, 0].tolist(), mode=mode,
+                                    seed=seed, device=device, keep_maps=False)
         steps = result.steps
         for key in rows:
             for m in methods:
                 rows[key][m].append(getattr(result, key)[m])
         # Class sensitivity on the trained model: top class vs the second guess.
-        private = copy.deepcopy(base)
-        first = trust.method_maps(loaded, private, x, methods, top2[:, 0].tolist(), device=device)
-        second = trust.method_maps(loaded, private, x, methods, top2[:, 1].tolist(), device=device)
+        private = private_copy(base)
+        first = method_maps(loaded, private, x, methods, top2[:, 0].tolist(), device=device)
+        second = method_maps(loaded, private, x, methods, top2[:, 1].tolist(), device=device)
         for m in methods:
-            class_rho[m] += [trust.spearman(a.abs, b.abs) for a, b in zip(first[m], second[m])]
+            class_rho[m] += [spearman(a.abs, b.abs) for a, b in zip(first[m], second[m])]
         _progress(min(start + len(chunk), len(images)), len(images), t0, err)
-    report = {"command": "sanity", "mode": args.mode, "images": len(images), "seed": args.seed,
+    report = {"command": "sanity", "mode": mode, "images": len(images), "seed": seed,
               "steps": steps, "seconds": round(time.perf_counter() - t0, 1), "methods": {}}
     for m in methods:
         arr = {k: np.concatenate(rows[k][m]) for k in rows}  # images × steps
@@ -175,18 +167,19 @@ def _sanity(loaded, images, args, err) -> dict:
     return report
 
 
-def _faithfulness(loaded, images, args, err) -> dict:
+def _faithfulness(loaded, images, methods, device, seed, steps, err) -> dict:
     import numpy as np
     import torch
 
-    from explorer.attribution import trust
+    from explorer.attribution.faithfulness import BASELINES, faithfulness
+    from explorer.attribution.maps import method_maps
     from explorer.inference import logits_of, pick_device
     from explorer.inference.shared import borrowed_copy, model_on
 
-    device = pick_device(args.device)
+    device = pick_device(device)
     base = model_on(loaded.model, device)
-    methods = list(dict.fromkeys(args.methods))
-    names = methods + list(trust.BASELINES)
+    methods = list(dict.fromkeys(methods))
+    names = methods + list(BASELINES)
     auc = {k: {m: [] for m in names} for k in ("deletion", "insertion")}
     per_image = []
     t0 = time.perf_counter()
@@ -195,9 +188,9 @@ def _faithfulness(loaded, images, args, err) -> dict:
         with torch.inference_mode():
             target = int(logits_of(base(x)).argmax(-1)[0])
         with borrowed_copy(base) as model:  # method_maps hooks its model
-            maps = trust.method_maps(loaded, model, x, methods, [target], device=device)
-        result = trust.faithfulness(loaded, x, {m: maps[m][0].abs for m in methods}, target,
-                                    steps=args.steps, seed=args.seed, device=device)
+            maps = method_maps(loaded, model, x, methods, [target], device=device)
+        result = faithfulness(loaded, x, {m: maps[m][0].abs for m in methods}, target,
+                              steps=steps, seed=seed, device=device)
         for kind in auc:
             for m in names:
                 auc[kind][m].append(getattr(result, f"{kind}_auc")[m])
@@ -205,19 +198,19 @@ def _faithfulness(loaded, images, args, err) -> dict:
                           "deletion_auc": result.deletion_auc,
                           "insertion_auc": result.insertion_auc})
         _progress(i + 1, len(images), t0, err)
-    report = {"command": "faithfulness", "images": len(images), "steps": args.steps,
-              "seed": args.seed, "seconds": round(time.perf_counter() - t0, 1),
+    report = {"command": "faithfulness", "images": len(images), "steps": steps,
+              "seed": seed, "seconds": round(time.perf_counter() - t0, 1),
               "methods": {}, "baselines": {}, "per_image": per_image}
     rnd = {k: np.asarray(auc[k]["random"]) for k in auc}
     for m in names:
         entry = {}
         for kind in auc:
             entry[f"{kind}_auc"], entry[f"{kind}_auc_se"] = _mean_se(auc[kind][m])
-        if m not in trust.BASELINES:
+        if m not in BASELINES:
             # Deletion: lower is better; insertion: higher is better.
             entry["beats_random_deletion"] = float(np.mean(np.asarray(auc["deletion"][m]) < rnd["deletion"]))
             entry["beats_random_insertion"] = float(np.mean(np.asarray(auc["insertion"][m]) > rnd["insertion"]))
-        report["baselines" if m in trust.BASELINES else "methods"][m] = entry
+        report["baselines" if m in BASELINES else "methods"][m] = entry
     return report
 
 
@@ -258,7 +251,3 @@ def _print(report: dict, out) -> None:
 def _pm(entry: dict, key: str) -> str:
     mean, se = entry[key], entry.get(f"{key}_se", float("nan"))
     return f"{mean:.3f} ± {se:.3f}" if math.isfinite(se) else f"{mean:.3f}"
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
