@@ -49,7 +49,7 @@ def child(tool: str, names: list[str]) -> dict:
     import torch
 
     from explorer import zoo
-    from explorer.analysis.layers import _analyze_cached, analyze
+    from explorer.analysis.layers import analyze, clear_cache
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     if tool.startswith("torchinfo"):
@@ -93,14 +93,14 @@ def child(tool: str, names: list[str]) -> dict:
                 device="meta" if tool == "torchinfo-meta" else "cpu", verbose=0)
 
     # timed pass: no tracemalloc (it slows every Python allocation several times over)
-    _analyze_cached.cache_clear()
+    clear_cache()
     t_all, c_all = time.perf_counter(), time.process_time()
     rows = [one(name) for name in names]
     total = {"wall_s": time.perf_counter() - t_all, "cpu_s": time.process_time() - c_all}
     total.update(peak_rss_mb=_peak_mb(), rss_after_imports_mb=base_rss,
                  peak_over_imports_mb=_peak_mb() - base_rss, tracemalloc_peak_mb=None)
     if tool != "torchinfo-cpu":  # untimed second pass for the Python-heap peak
-        _analyze_cached.cache_clear()
+        clear_cache()
         tracemalloc.start()
         for name in names:
             one(name)

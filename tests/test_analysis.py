@@ -343,14 +343,12 @@ def test_cli_json():
     assert {"name", "type", "output_shape", "params", "macs", "receptive_field"} <= set(layer)
 
 
-def test_cli_table_and_list(capsys):  # in-process: each subprocess spends seconds importing torch
-    from explorer.analysis.layers import main
+def test_cli_table_and_list():  # in-process: each subprocess spends seconds importing torch
+    from explorer.analysis.report import format_model_list, format_table  # what the CLI prints
 
-    assert main(["vgg16"]) == 0
-    out = capsys.readouterr().out
+    out = format_table(analyze("vgg16"))
     assert "features.30 (MaxPool2d)" in out and "138,357,544" in out
-    assert main(["--list"]) == 0
-    assert capsys.readouterr().out.split()[0] == zoo.list_models()[0]
+    assert format_model_list().split()[0] == zoo.list_models()[0]
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -365,9 +363,9 @@ def test_cli_errors_are_one_line_with_exit_code_2(args, needle):
 
 
 def test_a_builder_without_meta_kernels_falls_back_to_one_real_build(monkeypatch):
-    """_build_meta's fallback: a builder whose init has no meta kernel is built for real once and
+    """build_meta's fallback: a builder whose init has no meta kernel is built for real once and
     analysed on a meta copy, with the same result as the meta path."""
-    from explorer.analysis import layers as analysis
+    from explorer.analysis import layers
 
     expected = analyze("resnet18")
     real_build = zoo.build
@@ -381,11 +379,11 @@ def test_a_builder_without_meta_kernels_falls_back_to_one_real_build(monkeypatch
         return real_build(name, **kwargs)
 
     monkeypatch.setattr(zoo, "build", build_without_meta)
-    analysis._analyze_cached.cache_clear()
+    layers.clear_cache()
     try:
         fallback = analyze("resnet18")
     finally:
-        analysis._analyze_cached.cache_clear()
+        layers.clear_cache()
     assert calls == [True, False]  # the meta try, then one real build
     assert fallback.params_pytorch == expected.params_pytorch == 11_689_512
     assert fallback.macs == expected.macs
@@ -397,7 +395,7 @@ def test_inplace_fallback_for_torch_without_tag_inplace_agrees_with_the_tag():
     """PyTorch 2.11 (seen on a GPU machine) has no torch.Tag.inplace; the analysis then tells
     in-place ops by ATen's trailing underscore. On every pointwise ATen op of this PyTorch the
     two answers must agree."""
-    from explorer.analysis import layers as analysis
+    from explorer.analysis import meta
 
     checked = 0
     for name in dir(torch.ops.aten):
@@ -412,9 +410,9 @@ def test_inplace_fallback_for_torch_without_tag_inplace_agrees_with_the_tag():
                 continue
             checked += 1
             by_tag = torch.Tag.inplace in func.tags
-            saved, analysis._INPLACE_TAG = analysis._INPLACE_TAG, None
+            saved, meta.INPLACE_TAG = meta.INPLACE_TAG, None
             try:
-                assert analysis._is_inplace(func, func.tags) == by_tag, func
+                assert meta.is_inplace(func, func.tags) == by_tag, func
             finally:
-                analysis._INPLACE_TAG = saved
+                meta.INPLACE_TAG = saved
     assert checked > 300

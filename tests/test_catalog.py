@@ -62,7 +62,9 @@ def test_names_per_dataset_match_the_registry():
 
 def test_summary_cli_writes_the_same_json(tmp_path, live):
     out = tmp_path / "summary.json"
-    assert analysis.main(["--summary", str(out)]) == 0
+    p = subprocess.run([sys.executable, "-m", "explorer.analysis", "--summary", str(out)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
     assert json.loads(out.read_text()) == json.loads(json.dumps(live))
 
 

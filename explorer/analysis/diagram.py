@@ -22,7 +22,7 @@ import shutil
 import subprocess
 from collections import Counter
 
-from explorer.i18n import N_, _
+from explorer.i18n import N_, _, format_si
 
 __all__ = ["LEVELS", "CATEGORIES", "category", "fmt_shape", "stage_title", "stage_name",
            "weighted_depth", "to_dot", "to_svg", "has_dot"]
@@ -71,13 +71,6 @@ def fmt_shape(shape) -> str:
         return "?"
     dims = tuple(shape[1:]) if len(shape) > 1 else tuple(shape)
     return "×".join(str(d) for d in dims)
-
-
-def _num(n: float) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.3g}{unit}"
-    return f"{int(n)}"
 
 
 def _q(text: str) -> str:
@@ -232,8 +225,8 @@ def _stage_body(analysis) -> list[str]:
     for s in analysis.stages:
         title = stage_title(analysis, s)
         label = (f"{title}\n{_contents(analysis, s.rows)}\n{fmt_shape(s.output_shape)}\n"
-                 + _("{params} params · {macs} MACs").format(params=_num(s.params),
-                                                             macs=_num(s.macs)))
+                 + _("{params} params · {macs} MACs").format(params=format_si(s.params),
+                                                             macs=format_si(s.macs)))
         node_id = f"s{s.index}"
         lines.append("  " + _node(node_id, label, "stage"))
         lines.append(f"  {prev} -> {node_id};")

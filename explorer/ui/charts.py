@@ -14,6 +14,9 @@ import pandas as pd
 from explorer.analysis import diagram
 from explorer.i18n import N_, _
 
+__all__ = ["TABLE_LEVELS", "layer_table", "filter_table", "totals", "macs_text", "cost_frame",
+           "shape_frame", "cost_chart", "shape_chart", "history_chart"]
+
 # The diagram's kinds of layer, in stronger shades of the same hues (pastel bars wash out).
 _KIND_COLOURS = {
     "conv": "#3182bd", "pool": "#fd8d3c", "norm": "#31a354", "act": "#e6550d",
