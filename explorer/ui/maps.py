@@ -12,14 +12,13 @@ cached function cannot take). Results are plain numpy data and never mutated.
 from __future__ import annotations
 
 import io
-import threading
-from collections import OrderedDict
 
 import numpy as np
 import streamlit as st
 
 from explorer import attribution
 from explorer.i18n import _
+from explorer.ui.results import ResultStore
 
 __all__ = ["SAY_SECONDS", "ASK_SECONDS", "draw_maps", "cached_result"]
 
@@ -27,24 +26,15 @@ SAY_SECONDS = 2.0
 ASK_SECONDS = 10.0
 _MAX_RESULTS = 64
 
-_results: "OrderedDict[tuple, attribution.AttributionResult]" = OrderedDict()
-_results_lock = threading.Lock()
+_results = ResultStore(_MAX_RESULTS)  # maps by (model, source, image, method, target, layer)
 
 
 def cached_result(key: tuple):
-    with _results_lock:
-        if key in _results:
-            _results.move_to_end(key)
-            return _results[key]
-    return None
+    return _results.get(key)
 
 
 def _store(key: tuple, result) -> None:
-    with _results_lock:
-        _results[key] = result
-        _results.move_to_end(key)
-        while len(_results) > _MAX_RESULTS:
-            _results.popitem(last=False)
+    _results.put(key, result)
 
 
 def _png(image) -> bytes:

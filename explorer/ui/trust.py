@@ -9,8 +9,6 @@ long runs must show progress.)
 """
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 
 import altair as alt
 import numpy as np
@@ -20,6 +18,7 @@ import streamlit as st
 from explorer import attribution, inference
 
 from explorer.attribution import trust
+from explorer.ui.results import ResultStore
 from explorer.i18n import N_, _
 
 METRICS = {
@@ -40,32 +39,9 @@ FAIL_AT, DOUBT_AT = 0.5, 0.3  # mean rank correlation over the cascade
 # The store
 
 
-class _Store:
-    """A small thread-safe LRU of finished results (plain data, never modified once stored)."""
-
-    def __init__(self, size: int = 64):
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self._size = size
-
-    def get(self, key):
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        return None
-
-    def put(self, key, value) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
-
-
 @st.cache_resource
-def _store() -> _Store:
-    return _Store()
+def _store() -> ResultStore:
+    return ResultStore(64)
 
 
 def _method_name(method: str) -> str:
