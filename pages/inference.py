@@ -45,7 +45,7 @@ with right:
         image, image_label = picked
         x = loaded.preprocess(image)
         view = inference.tensor_to_image(x, loaded.preprocess)
-        pred = inference.predict(loaded, x, topk=topk)
+        pred = ui.localized(inference.predict(loaded, x, topk=topk), name)  # 中文 class names
         if pred.notice:
             st.warning(pred.notice)
         c1, c2 = st.columns([1, 1])

@@ -64,13 +64,13 @@ table_slot = st.empty()
 # The figures people compare first, then the rest: at 1400 px the receptive field and top-1
 # columns are reached without scrolling sideways.
 FIRST = ["model", "architecture", "year", "depth", "params", "MACs", "receptive field",
-         "top-1 (%)", "params (Keras)", "weights here"]
+         "top-1 (%)", "weights here", "params (Keras)"]
 table_args = dict(
     column_order=[c for c in FIRST if c in shown] + [c for c in shown if c not in FIRST],
-    hide_index=True,
+    hide_index=True, placeholder="—",  # an empty cell says "—", not "None"
     height=35 * (len(table) + 1) + 3,  # every network at once, no inner scrolling
     column_config=columns.config(shown, {
-        "model": st.column_config.TextColumn(pinned=True, width="medium"),
+        "model": st.column_config.TextColumn(pinned=True, width=140),  # resnext50_32x4d fits
         "architecture": st.column_config.LinkColumn(
             _("diagram"), display_text=_("open ↗"), width="small",
             help=_("This network's diagram and layer table on the Architecture page (new tab).")),
@@ -95,7 +95,8 @@ table_args = dict(
                    "extractor.")),
         "top-1 (%)": st.column_config.NumberColumn(
             format="%.1f", help=_("Published ImageNet top-1 accuracy of the pretrained "
-                                  "weights.")),
+                                  "weights; — for the networks trained on MNIST or CIFAR-10, "
+                                  "which have no ImageNet figure.")),
     }))
 table_slot.dataframe(shown, **table_args)
 st.caption(_("MACs = multiply-accumulates of convolution and linear layers; FLOPs = 2 × MACs. "

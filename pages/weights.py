@@ -1,7 +1,7 @@
 """Weights: where each network's weights come from on this machine, and downloading them."""
 import streamlit as st
 
-from explorer.i18n import _
+from explorer.i18n import _, join
 from explorer.ui.router import through_router
 
 through_router()
@@ -39,7 +39,7 @@ elif missing:
             done.append(name)
     if todo:
         if done:
-            st.success(_("Downloaded: {names}.").format(names=", ".join(done)))
+            st.success(_("Downloaded: {names}.").format(names=join(done)))
         if len(done) < len(todo):
             st.error(offline_reason() or _("Some downloads failed; see above."))
         missing = weights_status.missing()
@@ -48,12 +48,15 @@ else:
                icon=":material/check_circle:")
 
 table = weights_status.weights_frame()
-st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3,
+st.dataframe(table, hide_index=True, height=35 * (len(table) + 1) + 3, placeholder="—",
              column_config=columns.config(table, {
-                 "model": st.column_config.TextColumn(pinned=True),
-                 "weights from": st.column_config.TextColumn(_("weights from")),
+                 "model": st.column_config.TextColumn(pinned=True, width=140),
+                 "weights from": st.column_config.TextColumn(_("weights from"), width="medium"),
                  "on this machine": st.column_config.TextColumn(_("on this machine")),
-                 "size (MB)": st.column_config.NumberColumn(_("size (MB)"), format="%.1f"),
+                 "size (MB)": st.column_config.NumberColumn(
+                     _("size (MB)"), format="%.1f",
+                     help=_("The weights file's size; — for the networks that have no "
+                            "pretrained weights (they run with random ones).")),
                  "file": st.column_config.TextColumn(_("file")),
              }))
 st.caption(_("Package: EfficientNet-Lite0's genuine ImageNet weights come with the "

@@ -49,9 +49,9 @@ def _allowed_pattern(allowed: frozenset) -> re.Pattern:
 def english_left(text: str, allowed: Iterable[str] = ()) -> list[str]:
     """The English word runs in ``text`` that are not names, code or units; [] if none."""
     allowed = frozenset(allowed)
+    text = CODE.sub(" ", text)  # first: a name taken out of a path would leave its parts
     if allowed:
         text = _allowed_pattern(allowed).sub(" ", text)
-    text = CODE.sub(" ", text)
     # Pieces between spaces: an English word counts, Chinese ends a run, anything else
     # (numbers, symbols, acronyms, identifiers, kept names) neither counts nor ends it.
     found, run = [], []
@@ -138,10 +138,8 @@ def rendered_texts(at) -> list[tuple[str, str]]:
             if frame is not None:
                 out.extend((f"{kind}.column", str((config.get(str(c)) or {}).get("label", c)))
                            for c in frame.columns)
-                for c in frame.columns:
-                    if frame[c].dtype == object:
-                        out.extend((f"{kind}.cell[{c}]", v) for v in frame[c]
-                                   if isinstance(v, str))
+                for c in frame.columns:  # text columns (object, or pandas 3's str dtype)
+                    out.extend((f"{kind}.cell[{c}]", v) for v in frame[c] if isinstance(v, str))
         for child in getattr(node, "children", {}).values():
             walk(child)
 

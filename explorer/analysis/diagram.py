@@ -22,7 +22,7 @@ import shutil
 import subprocess
 from collections import Counter
 
-from explorer.i18n import N_, _, format_si
+from explorer.i18n import N_, _, format_short, join
 
 __all__ = ["LEVELS", "CATEGORIES", "category", "fmt_shape", "stage_title", "stage_name",
            "weighted_depth", "to_dot", "to_svg", "has_dot"]
@@ -96,7 +96,7 @@ def _op_text(row) -> str:
         if row.stride is not None and max(_as_tuple(row.stride)) > 1:
             text += f"/{_pair_text(row.stride)}"
         if row.dilation is not None and max(_as_tuple(row.dilation)) > 1:
-            text += f" dil {_pair_text(row.dilation)}"
+            text += " " + _("dil {rate}").format(rate=_pair_text(row.dilation))
         if row.groups and row.groups > 1:
             in_ch = row.input_shapes[0][1] if row.input_shapes and len(row.input_shapes[0]) > 1 else 0
             text += " " + (_("depthwise") if row.groups == in_ch
@@ -176,15 +176,16 @@ def _contents(analysis, rows: tuple[int, ...]) -> str:
         else:
             counts[r.type] += 1
     parts = [f"{n}× {t}" if n > 1 else t for t, n in counts.items()]
-    if len(", ".join(parts)) <= 48:
-        return ", ".join(parts)
+    if len(join(parts)) <= 48:
+        return join(parts)
+    comma = join(["", ""])  # ", " or "、": how this language separates the items
     lines, line = [], []
     for part in parts:  # wrap long lists
-        if line and len(", ".join(line + [part])) > 48:
-            lines.append(", ".join(line) + ",")
+        if line and len(join(line + [part])) > 48:
+            lines.append(join(line) + comma.rstrip())
             line = []
         line.append(part)
-    lines.append(", ".join(line))
+    lines.append(join(line))
     return "\n".join(lines)
 
 
@@ -225,8 +226,8 @@ def _stage_body(analysis) -> list[str]:
     for s in analysis.stages:
         title = stage_title(analysis, s)
         label = (f"{title}\n{_contents(analysis, s.rows)}\n{fmt_shape(s.output_shape)}\n"
-                 + _("{params} params · {macs} MACs").format(params=format_si(s.params),
-                                                             macs=format_si(s.macs)))
+                 + _("{params} params · {macs} MACs").format(params=format_short(s.params),
+                                                             macs=format_short(s.macs)))
         node_id = f"s{s.index}"
         lines.append("  " + _node(node_id, label, "stage"))
         lines.append(f"  {prev} -> {node_id};")

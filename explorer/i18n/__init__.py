@@ -26,8 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 
 __all__ = ["LANGUAGES", "DEFAULT_LANGUAGE", "_", "N_", "ngettext", "set_language",
-           "get_language", "language_from_locale", "format_int", "format_count", "format_si",
-           "format_yi"]
+           "get_language", "language_from_locale", "format_int", "format_exact", "format_count",
+           "format_si", "format_short", "format_yi", "join", "vega_count_expr", "WORD_JOINER"]
 
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 DEFAULT_LANGUAGE = "en"
@@ -88,6 +88,20 @@ def format_int(n: int | float) -> str:
     return f"{int(round(n)):,}"
 
 
+WORD_JOINER = "\u2060"  # invisible; forbids a line break between a digit and 万/亿
+
+
+def format_exact(n: int | float) -> str:
+    """An exact count for running text: "25,557,032" in English; in Chinese with its 万/亿 reading
+    beside it, as the notes write their figures: "25,557,032（2556万）". The reading stays on one
+    line (a browser may break between "2556" and "万"; a word joiner forbids it)."""
+    exact = format_int(n)
+    if _current.get() != "zh" or abs(n) < 1e4:
+        return exact
+    reading = format_count(n)
+    return f"{exact}（{reading[:-1]}{WORD_JOINER}{reading[-1]}）"
+
+
 def format_count(n: int | float, digits: int = 3) -> str:
     """A large count made readable: "138.4 M" / "1.2 G" in English, 万/亿 in Chinese as the
     course notes write them ("1.2亿" multiplications, "1.38亿" parameters).  Below 10,000 the
@@ -112,9 +126,38 @@ def format_si(n: int | float, spec: str = ".3g") -> str:
     return str(int(n))
 
 
+def format_short(n: int | float) -> str:
+    """A compact count for diagrams and tight labels: ``format_si`` ("6.62M", "1.5G") in English,
+    the notes' 万/亿 in Chinese ("662万", "15亿"); below 10,000 the whole number in Chinese."""
+    if _current.get() == "zh":
+        return format_count(n)
+    return format_si(n)
+
+
 def format_yi(n: int | float) -> str:
-    """A count in 亿 (10⁸) in every language, as seed 000 writes its figures: "1.2 亿", "0.12 亿"."""
-    return f"{n / 1e8:.2g} 亿"
+    """A count in 亿 (10⁸) in every language, as note 000 writes its figures: "1.2亿", "0.12亿"
+    in Chinese (no space, as the notes write it), "1.2 亿" inside English text."""
+    text = f"{n / 1e8:.2g}"
+    return f"{text}亿" if _current.get() == "zh" else f"{text} 亿"
+
+
+def join(items) -> str:
+    """Items of a list in running text: "a, b, c" in English, "a、b、c" in Chinese (the
+    enumeration comma, never ASCII ", " between items of a Chinese sentence)."""
+    return ("、" if _current.get() == "zh" else ", ").join(str(i) for i in items)
+
+
+def vega_count_expr(scale: float = 1.0, field: str = "datum.value") -> str:
+    """A Vega expression (an altair ``labelExpr``) that writes an axis tick ``field × scale`` the
+    way :func:`format_count` does in the current language: 万/亿 in Chinese ("500万", "1亿",
+    "1.5亿"), k/M/G in English ("5M", "100M", "1.5G"); below 10,000 the number itself."""
+    v = f"({field} * {scale!r})" if scale != 1 else field
+    if _current.get() == "zh":
+        return (f"abs({v}) >= 1e8 ? format({v} / 1e8, '.3~r') + '亿' : "
+                f"abs({v}) >= 1e4 ? format({v} / 1e4, '.3~r') + '万' : format({v}, ',.3~r')")
+    return (f"abs({v}) >= 1e9 ? format({v} / 1e9, '.3~r') + 'G' : "
+            f"abs({v}) >= 1e6 ? format({v} / 1e6, '.3~r') + 'M' : "
+            f"abs({v}) >= 1e3 ? format({v} / 1e3, '.3~r') + 'k' : format({v}, '.3~r')")
 
 
 def _significant(x: float, digits: int) -> str:

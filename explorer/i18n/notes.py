@@ -11,7 +11,7 @@ NOTES = {
     "000": N_("the deeplearning.ai course notes (Case Studies)"),
     "001": N_("the TensorFlow 2 notes on Inception and ResNet"),
     "002": N_("the Keras notes “How to build CNN variants”"),
-    "003": N_("the AlexNet notes (d2l variant)"),
+    "003": N_("the d2l-style notes on classic CNNs (AlexNet to ResNet)"),
     "004": N_("the CNN question-and-answer notes"),
 }
 

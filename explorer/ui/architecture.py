@@ -12,7 +12,7 @@ import streamlit as st
 
 from explorer import zoo
 from explorer.analysis import AnalysisError, ModelAnalysis, analyze, diagram
-from explorer.i18n import N_, _, format_count, get_language
+from explorer.i18n import N_, _, format_count, format_exact, get_language, join
 from explorer.ui import charts, columns, query
 
 __all__ = ["VIEWS", "DIAGRAM_HEIGHT", "analysis_of", "dot", "svg", "table", "legend",
@@ -141,22 +141,32 @@ def totals(analysis: ModelAnalysis, size: tuple[int, int, int]) -> dict:
     count; returns :func:`explorer.ui.charts.totals`."""
     t = charts.totals(analysis)
     cols = st.columns([1.4, 1.4, 1, 0.6, 1])  # room for VGG's 138,357,544
-    zh = get_language() == "zh"  # Chinese readers get 万/亿 beside the exact count, as the notes write
+    # Every count in one style: in English the exact parameter counts and MACs in G/M; in
+    # Chinese all three in 万/亿 as the notes write them (1.38亿, 40.9亿), the exact count first
+    # in the tooltip.
+    zh = get_language() == "zh"
+
+    def shown(n: int) -> str:
+        return format_count(n) if zh else f"{n:,}"
+
+    def exact(n: int) -> str:
+        return _("Exactly {count}.").format(count=f"{n:,}") if zh else ""
+
     # PyTorch's count leads: torchvision, the papers and PyTorch users quote it (GoogLeNet
-    # 6,624,904); Keras's (the seed's table) stands beside it.
-    cols[1].metric(_("Parameters (Keras)"), f"{t['params']:,}",
-                   help=(f"≈ {format_count(t['params'])}；" if zh else "") + _(
+    # 6,624,904); Keras's (the notes' table) stands beside it.
+    cols[1].metric(_("Parameters (Keras)"), shown(t["params"]),
+                   help=exact(t["params"]) + _(
                        "Keras's count: trainable ({trainable}) + non-trainable ({non_trainable}: "
                        "batch norm's running mean and variance).").format(
-                       trainable=f"{t['params_trainable']:,}",
-                       non_trainable=f"{t['params_non_trainable']:,}"))
-    cols[0].metric(_("Parameters (PyTorch)"), f"{t['params_pytorch']:,}",
-                   help=(f"≈ {format_count(t['params_pytorch'])}；" if zh else "") + _(
+                       trainable=format_exact(t["params_trainable"]),
+                       non_trainable=format_exact(t["params_non_trainable"])))
+    cols[0].metric(_("Parameters (PyTorch)"), shown(t["params_pytorch"]),
+                   help=exact(t["params_pytorch"]) + _(
                        "sum(p.numel() for p in model.parameters()): batch-norm statistics are "
                        "buffers, not parameters, in PyTorch."))
     cols[2].metric("MACs", format_count(t["macs"]) if zh else charts.macs_text(t["macs"]),
                    help=_("{macs} multiply-accumulates for one {size} image.").format(
-                       macs=f"{t['macs']:,}", size=f"{size[1]}×{size[2]}"))
+                       macs=format_exact(t["macs"]), size=f"{size[1]}×{size[2]}"))
     cols[3].metric(_("Depth"), t["depth"], help=_("Convolution and linear layers on the longest "
                    "path from input to output: the number in names like ResNet-50."))
     cols[4].metric(_("Receptive field"),
@@ -169,8 +179,8 @@ def totals(analysis: ModelAnalysis, size: tuple[int, int, int]) -> dict:
                  "counted.").format(shape=f"{size[0]}×{size[1]}×{size[2]}"))
     if analysis.unused_modules:
         st.caption(_("Not run at inference, but counted in the parameters: {modules} ({params} "
-                     "parameters).").format(modules=", ".join(analysis.unused_modules),
-                                            params=f"{analysis.params_unused:,}"))
+                     "parameters).").format(modules=join(analysis.unused_modules),
+                                            params=format_exact(analysis.params_unused)))
     return t
 
 
@@ -222,9 +232,12 @@ def layer_table(shown: pd.DataFrame, table: pd.DataFrame, level: str, t: dict,
                 name: str) -> None:
     """The filtered rows ``shown`` of ``table``, what they add up to, and the CSV download."""
     st.dataframe(
-        shown, hide_index=True, height=420,
+        shown, hide_index=True, height=420, placeholder="—",  # not "None" where nothing applies
         column_config=columns.config(shown, {
             "#": st.column_config.NumberColumn(width="small"),
+            "groups": st.column_config.NumberColumn(
+                help=_("Groups of a convolution: 1 is an ordinary convolution, as many as "
+                       "channels a depthwise one; — for layers that are not convolutions.")),
             "layer": st.column_config.TextColumn(width="medium", pinned=True),
             "params": st.column_config.NumberColumn(format="localized"),
             "trainable": st.column_config.NumberColumn(format="localized"),
@@ -241,9 +254,10 @@ def layer_table(shown: pd.DataFrame, table: pd.DataFrame, level: str, t: dict,
         st.caption(_("{shown} of {total} layers shown · sum over them: {params} parameters "
                      "(Keras), {macs} MACs. Whole network: {all_params} parameters, {all_macs} "
                      "MACs.").format(shown=len(shown), total=len(table),
-                                     params=f"{shown['params'].sum():,}",
-                                     macs=f"{shown['MACs'].sum():,}",
-                                     all_params=f"{t['params']:,}", all_macs=f"{t['macs']:,}"))
+                                     params=format_exact(shown['params'].sum()),
+                                     macs=format_exact(shown['MACs'].sum()),
+                                     all_params=format_exact(t['params']),
+                                     all_macs=format_exact(t['macs'])))
     else:
         st.caption(_("{shown} of {total} rows shown. A container's parameters and MACs include "
                      "everything inside it, so these rows do not add up; choose the layer rows "

@@ -14,7 +14,7 @@ import streamlit as st
 
 from explorer.analysis import blocks
 from explorer.data import catalog
-from explorer.i18n import N_, _, format_count, format_int, get_language
+from explorer.i18n import N_, _, format_exact, format_int, get_language
 from explorer.ui import columns, query
 from explorer.ui.widgets import image_input
 
@@ -43,7 +43,7 @@ def _trace_standalone(kind: str, variant: str, h, w, c, settings: tuple,
     return blocks.trace_standalone(kind, variant, h, w, c, **dict(settings))
 
 
-@st.cache_resource(max_entries=2, show_spinner="Building DeepLab v3…")
+@st.cache_resource(max_entries=2, show_spinner=False)  # the spinner is said in the UI language
 def _external(name: str):
     return blocks.external_model(name)
 
@@ -51,7 +51,10 @@ def _external(name: str):
 def _loaded(block: blocks.RealBlock, source: str = "auto"):
     from explorer.ui.models import get_model
 
-    return _external(block.model) if block.external else get_model(block.model, source)
+    if block.external:
+        with st.spinner(_("Building DeepLab v3…")):  # shown only when it takes a while
+            return _external(block.model)
+    return get_model(block.model, source)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -222,7 +225,8 @@ def show_step(step: blocks.Step, n: int) -> None:
     st.subheader(_("Step {i} of {n}: {op}").format(i=step.index + 1, n=n,
                                                    op=blocks.op_label(step.op)))
     st.markdown(f"**{step.detail}**")
-    st.caption(_("{name} ({type}) · branch: {branch}").format(name=step.name, type=step.type,
+    st.caption(_("{name} ({type}) · branch: {branch}").format(name=step.shown_name,
+                                                              type=step.type,
                                                               branch=step.branch))
     if step.merge_text:
         st.info(step.merge_text)
@@ -281,15 +285,20 @@ def show_costs(kind: str, trace: blocks.BlockTrace) -> None:
                                f"{blocks.fmt_shape(trace.output_shape)}"))
     same = blocks.cost_same_shapes(trace)
     for cost in ([same] if same else []) + _costs(kind, get_language()):
-        parts = " + ".join(format_int(p) for p in cost.parts)
-        total = f"{parts} = **{count(cost.block)}**" if len(cost.parts) > 1 else \
-            f"**{count(cost.block)}**"
+        # The unit follows the bold figure after a space in every language ("**1.2亿** 次乘法"):
+        # Markdown ends bold text only before a space or punctuation, not before 次.
+        total = f"**{count(cost.block)}**"
+        if len(cost.parts) > 1:
+            total = " + ".join(format_int(p) for p in cost.parts) + " = " + total
         with st.container(border=True):
-            st.markdown(f"**{cost.title}**" + (f" · _{cost.seed}_" if cost.seed else ""))
-            st.markdown("- " + _("{label}: **{count}** {unit}").format(
-                            label=cost.naive_label, count=count(cost.naive), unit=cost.unit)
-                        + "\n- " + _("{label}: {count} {unit}").format(
-                            label=cost.block_label, count=total, unit=cost.unit) + "\n- "
+            # The source in grey, not italics: slanted CJK characters look broken.
+            st.markdown(f"**{cost.title}**" + (f" · :gray[{cost.seed}]" if cost.seed else ""))
+            st.markdown("- " + _("{label}: {amount}").format(
+                            label=cost.naive_label,
+                            amount=cost.unit.format(count=f"**{count(cost.naive)}**"))
+                        + "\n- " + _("{label}: {amount}").format(
+                            label=cost.block_label, amount=cost.unit.format(count=total))
+                        + "\n- "
                         + _("ratio: **{ratio}** {versus} ({comparison})").format(
                             ratio=f"{cost.ratio:.1%}", versus=cost.versus,
                             comparison=cost.comparison()))
@@ -298,9 +307,9 @@ def show_costs(kind: str, trace: blocks.BlockTrace) -> None:
 
 
 def count(n: int) -> str:
-    """An exact count; in Chinese with its 万/亿 reading beside it, as the course notes write."""
-    exact = format_int(n)
-    return f"{exact}（{format_count(n)}）" if get_language() == "zh" and n >= 1e4 else exact
+    """An exact count; in Chinese with its 万/亿 reading beside it, as the course notes write
+    (``explorer.i18n.format_exact``)."""
+    return format_exact(n)
 
 
 def show_source(trace: blocks.BlockTrace) -> None:

@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from explorer.analysis import diagram
-from explorer.i18n import N_, _
+from explorer.i18n import N_, _, vega_count_expr
+from explorer.ui import columns
 
 __all__ = ["TABLE_LEVELS", "layer_table", "filter_table", "totals", "macs_text", "cost_frame",
            "shape_frame", "cost_chart", "shape_chart", "history_chart"]
@@ -23,6 +24,17 @@ _KIND_COLOURS = {
     "linear": "#756bb1", "other": "#969696", "block": "#17becf", "stage": "#6baed6",
 }
 _KIND_STROKE = "#555555"
+
+
+def _count_axis(scale: float = 1.0, **kwargs) -> alt.Axis:
+    """An axis of counts whose ticks read as the page's numbers do: 万/亿 in Chinese ("500万",
+    "1亿"), k/M/G in English ("5M")."""
+    return alt.Axis(labelExpr=vega_count_expr(scale), **kwargs)
+
+
+def _tip(field: str, kind: str = "N", **kwargs) -> alt.Tooltip:
+    """A tooltip row titled in the UI language (a bare field name would show in English)."""
+    return alt.Tooltip(f"{field}:{kind}", title=columns.label(field), **kwargs)
 
 
 def _kind_scale(df: pd.DataFrame) -> alt.Scale:
@@ -170,10 +182,10 @@ def shape_frame(analysis) -> pd.DataFrame:
 
 def cost_chart(df: pd.DataFrame, level: str) -> alt.Chart:
     """Two bar charts side by side: where the parameters are, and where the computation is."""
-    tooltip = ["part", "type", "output shape", alt.Tooltip("params:Q", format=","),
-               alt.Tooltip("MACs:Q", format=",")]
+    tooltip = [_tip("part"), _tip("type"), _tip("kind"), _tip("output shape"),
+               _tip("params", "Q", format=","), _tip("MACs", "Q", format=",")]
     color = alt.Color("kind:N", scale=_kind_scale(df),
-                      legend=alt.Legend(title=_("kind"), orient="bottom"))
+                      legend=alt.Legend(title=columns.label("kind"), orient="bottom"))
     per = {"stage": (_("Parameters per stage"), _("MACs per stage"),
                      _("stages in network order (hover for names)")),
            "block": (_("Parameters per block"), _("MACs per block"),
@@ -185,9 +197,9 @@ def cost_chart(df: pd.DataFrame, level: str) -> alt.Chart:
         x = alt.X("order:O", title=order_title,
                   axis=alt.Axis(labels=False, ticks=False))
         base = alt.Chart(df).mark_bar().encode(x=x, color=color, tooltip=tooltip)
-        params = base.encode(y=alt.Y("params:Q", title=_("parameters"))).properties(
-            height=170, width=900, title=params_title)
-        macs = base.encode(y=alt.Y("MACs:Q", title="MACs")).properties(
+        params = base.encode(y=alt.Y("params:Q", title=_("parameters"), axis=_count_axis())
+                             ).properties(height=170, width=900, title=params_title)
+        macs = base.encode(y=alt.Y("MACs:Q", title="MACs", axis=_count_axis())).properties(
             height=170, width=900, title=macs_title)
         return alt.vconcat(params, macs).resolve_scale(x="shared").properties(autosize=_PAD)
     y = alt.Y("part:N", sort=alt.EncodingSortField("order"), title=None,
@@ -195,9 +207,9 @@ def cost_chart(df: pd.DataFrame, level: str) -> alt.Chart:
     base = alt.Chart(df).mark_bar(stroke=_KIND_STROKE, strokeWidth=0.3).encode(
         y=y, color=color, tooltip=tooltip)
     height = max(100, 20 * len(df))
-    params = base.encode(x=alt.X("params:Q", title=_("parameters"), axis=alt.Axis(format="~s"))
+    params = base.encode(x=alt.X("params:Q", title=_("parameters"), axis=_count_axis())
                          ).properties(height=height, width=330, title=params_title)
-    macs = base.encode(x=alt.X("MACs:Q", title="MACs", axis=alt.Axis(format="~s"))
+    macs = base.encode(x=alt.X("MACs:Q", title="MACs", axis=_count_axis())
                        ).properties(height=height, width=330, title=macs_title)
     return alt.hconcat(params, macs).properties(autosize=_PAD)
 
@@ -209,7 +221,8 @@ _PAD = alt.AutoSizeParams(type="pad", contains="padding")
 
 def shape_chart(df: pd.DataFrame) -> alt.Chart:
     """Channels rise while height and width fall, block by block: the shape of a CNN."""
-    tooltip = ["part", "type", "output shape"]
+    tooltip = [_tip("part"), _tip("type"), _tip("output shape"), _tip("channels", "Q"),
+               _tip("height", "Q")]
     x = alt.X("part:N", sort=alt.EncodingSortField("step"), title=None,
               axis=alt.Axis(labelAngle=-45, labelOverlap=False, labelLimit=140))
     channels = alt.Chart(df).mark_line(
@@ -275,15 +288,22 @@ def history_chart(df: pd.DataFrame) -> alt.Chart:
     sized by published top-1, the small MNIST/CIFAR models squares; colour by year, so the story
     of efficiency reads across the plot."""
     data = df.assign(**{"top-1 (%)": pd.to_numeric(df["top-1 (%)"], errors="coerce")})
-    tooltip = ["model", "family", "year", "dataset", "input", "depth",
-               alt.Tooltip("params:Q", format=","), alt.Tooltip("GMACs:Q", format=".3f"),
-               alt.Tooltip("top-1 (%):Q", format=".1f"), "receptive field"]
-    x = alt.X("params (M):Q", scale=alt.Scale(type="log"),
-              title=_("parameters (millions, log scale)"))
-    y = alt.Y("GMACs:Q", scale=alt.Scale(type="log"), title=_("GMACs per image (log scale)"))
+    tooltip = [_tip("model"), _tip("family"), _tip("year", "O"), _tip("dataset"), _tip("input"),
+               _tip("depth", "Q"), _tip("params", "Q", format=","), _tip("MACs", "Q", format=","),
+               _tip("top-1 (%)", "Q", format=".1f"), _tip("receptive field", "Q")]
+    # Ticks in the page's numbers (500万, 1亿 / 5M, 100M), not millions and billions.
+    x = alt.X("params (M):Q", scale=alt.Scale(type="log"), title=_("parameters (log scale)"),
+              axis=_count_axis(1e6))
+    y = alt.Y("GMACs:Q", scale=alt.Scale(type="log"),
+              title=_("MACs per image (log scale)"),
+              axis=_count_axis(1e9))
     color = alt.Color("year:O", scale=alt.Scale(scheme="viridis"),
                       legend=alt.Legend(title=_("year")))
     labels = _placed_labels(data, x, y)  # fixes x's and y's domains first
+    # One tick per decade (1万, 10万, 100万 …): Vega's own log ticks came out as 9万, 80万.
+    for enc, column, scale in ((x, "params (M)", 1e6), (y, "GMACs", 1e9)):
+        lo, hi = (round(math.log10(v)) for v in _log_domain(data[column]))  # as the labels'
+        enc.axis = _count_axis(scale, values=[10.0 ** k for k in range(lo, hi + 1)])
     base = alt.Chart(data).encode(x=x, y=y, color=color, tooltip=tooltip)
     rated = base.transform_filter("isValid(datum['top-1 (%)'])").mark_circle(
         opacity=0.8, stroke="#333333", strokeWidth=0.5).encode(

@@ -31,6 +31,8 @@ NAMES = {
     "output": N_("output"), "shape": N_("shape"), "mean": N_("mean"), "std": N_("std"),
     "min": N_("min"), "max": N_("max"), "zeros": N_("zeros"),
     "output of step": N_("output of step"),
+    # Charts' tooltips (the same frames' columns)
+    "part": N_("part"), "channels": N_("channels"), "height": N_("height = width (pixels)"),
     # Train
     "weights": N_("weights"), "reads": N_("reads"), "probability": N_("probability"),
     "runner-up": N_("runner-up"),

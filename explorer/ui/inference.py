@@ -2,20 +2,21 @@
 the prediction chart, and the attribution section (maps, then the checks of those maps)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
-from explorer import attribution, inference, weights
+from explorer import attribution, inference, weights, zoo
 from explorer.i18n import _
 from explorer.ui import maps
 from explorer.ui.checkpoint import checkpoint_uploader
 from explorer.ui.models import model_for_page, session_model
 from explorer.ui.trust import trust_sections  # sanity checks, faithfulness, CAMs by depth
 
-__all__ = ["DEFAULT_METHODS", "load", "prediction_chart", "attribution_section"]
+__all__ = ["DEFAULT_METHODS", "load", "localized", "prediction_chart", "attribution_section"]
 
 DEFAULT_METHODS = ["saliency", "gradcam"]
 
@@ -62,17 +63,26 @@ def load(name: str, source: str):
 # Sections
 
 
+def localized(pred, model: str):
+    """``pred`` with its class names as the UI says them ("埃及猫（Egyptian cat）" in Chinese)."""
+    return dataclasses.replace(pred, names=[zoo.class_label(model, i, n)
+                                            for i, n in zip(pred.indices, pred.names)])
+
+
 def prediction_chart(pred) -> alt.Chart:
     """The top-k classes as bars with their probabilities, in the order of the prediction."""
-    df = pd.DataFrame({"class": [f"{n} (#{i})" for n, i in zip(pred.names, pred.indices)],
+    df = pd.DataFrame({"class": [_("{name} (#{index})").format(name=n, index=i)
+                                 for n, i in zip(pred.names, pred.indices)],
                        "probability": pred.probabilities})
     bars = alt.Chart(df).mark_bar(color="#3182bd").encode(
         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
                 title=_("probability")),
         # An explicit order (the top-k come sorted): sort="-x" in both layers made Vega warn
         # "conflicting sort properties" on every visit.
-        y=alt.Y("class:N", sort=list(df["class"]), title=None),
-        tooltip=["class", alt.Tooltip("probability:Q", format=".2%")],
+        y=alt.Y("class:N", sort=list(df["class"]), title=None,
+                axis=alt.Axis(labelLimit=320)),  # "埃及猫（Egyptian cat）（#285）" in full
+        tooltip=[alt.Tooltip("class:N", title=_("class")),
+                 alt.Tooltip("probability:Q", format=".2%", title=_("probability"))],
     )
     text = bars.mark_text(align="left", dx=3).encode(text=alt.Text("probability:Q", format=".1%"))
     return (bars + text).properties(height=32 * len(df) + 20)
@@ -94,7 +104,7 @@ def attribution_section(loaded, x, view, pred, model_key, image_key) -> None:
         _("Explain class"), options, key="inference_target",
         format_func=lambda i: (_("Predicted: {name} (#{index})").format(
             name=pred.names[0], index=pred.indices[0]) if i == -1
-            else f"#{i} {loaded.categories[i]}"))
+            else f"#{i} {zoo.class_label(loaded.name, i, loaded.categories[i])}"))
     target = pred.indices[0] if choice == -1 else int(choice)
     layer = None
     if {"gradcam", "guided_gradcam"} & set(methods):

@@ -34,9 +34,10 @@ def weights_here() -> dict[str, str]:
 def weights_frame() -> pd.DataFrame:
     return pd.DataFrame([{
         "model": r.name, "dataset": r.dataset, "weights from": _(ORIGIN[r.origin]),
-        "weights": r.weights, "on this machine": _(STATE[r.state()]),
-        # NaN, not None: a missing size shows as an empty cell, not the word "None".
-        "size (MB)": float("nan") if r.size_mb is None else r.size_mb, "file": r.file or "",
+        "weights": None if r.weights == "-" else r.weights,
+        "on this machine": _(STATE[r.state()]),
+        # Empty where nothing applies: the page's placeholder shows "—" there, not "None".
+        "size (MB)": float("nan") if r.size_mb is None else r.size_mb, "file": r.file or None,
     } for r in _rows()])
 
 

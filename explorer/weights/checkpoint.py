@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from explorer.i18n import _
+from explorer.i18n import _, join
 
 __all__ = [
     "WeightsError",
@@ -59,7 +59,7 @@ def safe_torch_load(data: bytes, what: str | None = None) -> Any:
                 "Refused to load the {what}: it is a pickle that would run code when loaded (it "
                 "calls {calls}), not just tensors. Save only the weights — "
                 "torch.save(model.state_dict(), path) or safetensors — and upload that.").format(
-                what=what, calls=", ".join(dict.fromkeys(unsafe)))) from None
+                what=what, calls=join(dict.fromkeys(unsafe)))) from None
         from explorer.data.filetypes import kind_of
 
         raise WeightsError(_(
@@ -146,7 +146,7 @@ def unwrap_state_dict(obj: Any) -> dict[str, torch.Tensor]:
 
 
 def _list_keys(keys: list[str], limit: int = 6) -> str:
-    shown = ", ".join(keys[:limit])
+    shown = join(keys[:limit])
     return shown + (" " + _("… and {n} more").format(n=len(keys) - limit)
                     if len(keys) > limit else "")
 

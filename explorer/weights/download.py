@@ -19,7 +19,7 @@ import torch
 
 from explorer import zoo
 from explorer.data import net
-from explorer.i18n import _
+from explorer.i18n import _, join
 from explorer.weights import sources
 from explorer.weights.checkpoint import WeightsError
 
@@ -40,7 +40,7 @@ def offline_message(name: str, url: str, reason: str) -> str:
     alt = {"package": _("the packaged EfficientNet-Lite0 weights"),
            "trained": _("the project's trained checkpoint"),
            "random": _("random initialisation")}
-    options = ", ".join(alt[s] for s in alternatives)
+    options = join(alt[s] for s in alternatives)
     path = sources.torchvision_weight_file(name)
     return _("Cannot download the torchvision weights for {model}: no network ({reason}). "
              "Alternatives: choose {options}; upload a checkpoint; or copy {file} (from {url}) "

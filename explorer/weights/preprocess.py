@@ -37,6 +37,10 @@ __all__ = [
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
+# Values inside a description that are words, said in the reader's language when read.
+_WORDS = {"bilinear": N_("bilinear"), "bicubic": N_("bicubic"), "nearest": N_("nearest"),
+          "efficientnet-lite0 package": N_("efficientnet-lite0 package")}
+
 
 class Preprocess:
     """PIL image -> 1×C×H×W float tensor, with a description and the normalisation used
@@ -56,7 +60,8 @@ class Preprocess:
         """The steps in the UI language of whoever reads them (a cached model is shared)."""
         if isinstance(self._describe, tuple):
             template, values = self._describe
-            return _(template).format(**values)
+            return _(template).format(**{k: _(_WORDS[v]) if isinstance(v, str) and v in _WORDS
+                                         else v for k, v in values.items()})
         return self._describe
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
@@ -145,7 +150,7 @@ def mnist_format_digit(image: Image.Image) -> np.ndarray | None:
     cx = (w.sum(0) * np.arange(28)).sum() / w.sum()
     if max(abs(cy - 13.5), abs(cx - 13.5)) > 1.0:
         return None
-    return np.ascontiguousarray(a)
+    return a.copy()  # C-contiguous and writable (np.asarray of an image is read-only)
 
 
 def mnist_preprocess(image: Image.Image, size: int = 28) -> torch.Tensor:

@@ -10,9 +10,11 @@ Public API::
     list_models()            -> list of names, in registry order (roughly historical)
     get_spec(name)           -> ModelSpec (raises UnknownModelError with the valid names)
     build(name, **kwargs)    -> a freshly built nn.Module with random weights (eval mode)
+    class_label(name, i)     -> class i as the UI says it ("埃及猫（Egyptian cat）" in Chinese)
 """
 from explorer.zoo.registry import (BLOCK_KINDS, DESCRIPTION_PART, ModelSpec, UnknownModelError,
                                    build, class_names, describe, get_spec, list_models, register)
+from explorer.zoo.classes import class_label, class_labels
 
 __all__ = [
     "BLOCK_KINDS",
@@ -24,6 +26,8 @@ __all__ = [
     "get_spec",
     "build",
     "class_names",
+    "class_label",
+    "class_labels",
     "describe",
 ]
 

@@ -145,6 +145,17 @@ def _allowed() -> frozenset[str]:
         for row in analyze(name).layers:
             names |= {row.name, *row.name.split(".")} if row.name else set()
     names |= {n for n in dir(nn) if n[:1].isupper()}
+    # Module paths inside the Blocks page's standalone blocks ("pointwise", "depthwise").
+    from explorer.analysis import blocks
+
+    for kind, variants in blocks.standalone_forms().items():
+        for variant in variants:
+            try:
+                module, _shape = blocks.build_standalone(kind, variant.name, device="meta")
+            except Exception:  # a variant that needs the real weights: its paths are in SHOWN
+                continue
+            for path, _m in module.named_modules():
+                names |= {path, *path.split(".")} if path else set()
     # Module classes of the zoo's networks (layer types in the tables and filters).
     import sys
     import torchvision.models  # noqa: F401  (its submodules hold the block classes)
@@ -225,9 +236,10 @@ def test_a_standalone_block_and_its_costs_in_chinese():
     with speaking("zh"):
         at.radio(key="blk_form").set_value("Standalone").run()
     _assert_chinese(at, "blocks, standalone depthwise-separable")
-    # The seed's 亿 arithmetic, on the Inception block's cost panel.
+    # Note 000's 亿 arithmetic, on the Inception block's cost panel, written as the notes write
+    # it ("1.2亿", no space).
     at = _zh("pages/blocks.py", kind="inception_v1")
-    assert any("1.2 亿" in m.value and "0.12 亿" in m.value for m in at.markdown), \
+    assert any("1.2亿" in m.value and "0.12亿" in m.value for m in at.markdown), \
         [m.value for m in at.markdown if "亿" in m.value]
 
 

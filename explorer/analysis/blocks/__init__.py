@@ -28,7 +28,7 @@ import importlib
 
 _MODULES = {
     "steps": ["BlockConfigError", "Step", "BlockTrace", "StepActivation", "OP_NAMES",
-              "MAIN_PATH", "MERGE", "AFTER_MERGE", "op_label", "fmt_shape"],
+              "MAIN_PATH", "MERGE", "AFTER_MERGE", "op_label", "token_label", "fmt_shape"],
     "forms": ["Field", "Variant", "PointwiseConv", "standalone_forms", "find_variant",
               "build_standalone"],
     "tracing": ["trace_block", "trace_module", "trace_standalone"],

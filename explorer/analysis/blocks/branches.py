@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from explorer.analysis.blocks.steps import AFTER_MERGE, MAIN_PATH, MERGE, Step
+from explorer.analysis.blocks.steps import AFTER_MERGE, MAIN_PATH, MERGE, Step, token_label
 from explorer.i18n import _
 
 __all__ = ["label_branches"]
@@ -56,8 +56,13 @@ def _summary(steps: list[Step], members: list[int], anc: list[set[int]]) -> str:
     for k, i in enumerate(tokens):
         if k:
             text += " → " if tokens[k - 1] in anc[i] else " ‖ "
-        text += steps[i].token
+        text += token_label(steps[i].token)
     return text
+
+
+def _where(module: str, summary: str) -> str:
+    """"downsample: 1×1": the module a shortcut or residual path runs through, and its kernels."""
+    return _("{module}: {summary}").format(module=module, summary=summary) if module else summary
 
 
 def label_branches(steps: list[Step]) -> list[str]:
@@ -80,18 +85,19 @@ def label_branches(steps: list[Step]) -> list[str]:
             summary = _summary(steps, members, anc)
             if m.op == "add" and n_in == 2:
                 other = feeds[1 - k] - own
-                where = f"{name}: " if name and name not in ("conv", "residual", "shortcut") else ""
+                where = name if name and name not in ("conv", "residual", "shortcut") else ""
                 if not members:
                     name, summary = _("identity shortcut"), _("x unchanged")
                 elif "shortcut" in name or "downsample" in name or len(members) < len(other):
-                    name, summary = _("projection shortcut"), where + summary
+                    name, summary = _("projection shortcut"), _where(where, summary)
                 else:
-                    name, summary = _("residual path"), where + summary
+                    name, summary = _("residual path"), _where(where, summary)
             elif not members:
                 name, summary = _("block input"), _("reused unchanged")
             elif not name:
                 name = _("branch {n}").format(n=k + 1)
-            text = f"{name} ({summary})" if summary else name
+            text = _("{branch} ({summary})").format(branch=name, summary=summary) if summary \
+                else name
             for i in members:
                 label[i] = text
     labels: list[str] = []

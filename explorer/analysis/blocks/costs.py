@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from explorer.analysis.blocks.steps import BlockTrace, fmt_shape
 from explorer.analysis.blocks.tracing import module_macs, pair
-from explorer.i18n import N_, _, format_int, format_yi
+from explorer.i18n import N_, _, format_exact, format_int, format_yi
 
 __all__ = ["MACS_NOTE", "Cost", "cost_inception_reduction", "cost_bottleneck", "cost_depthwise",
            "cost_factorised", "cost_two_3x3", "cost_projection", "cost_aspp", "cost_dense",
@@ -30,7 +30,7 @@ class Cost:
     """One comparison: the naive way and the block's way to the same result, in one unit."""
 
     title: str
-    unit: str  # "multiplications (MACs)" or "weights"
+    unit: str  # "{count} multiplications" or "{count} weights", in the UI language
     naive_label: str
     naive: int
     block_label: str
@@ -62,8 +62,9 @@ class Cost:
         parts = " + ".join(format_int(p) for p in self.parts)
         sum_text = (f"{parts} = {format_int(self.block)}" if len(self.parts) > 1
                     else format_int(self.block))
-        return (f"{self.naive_label}: {format_int(self.naive)} {self.unit}; {self.block_label}: "
-                f"{sum_text} {self.unit} ({self.ratio:.1%} {self.versus})")
+        return (f"{self.naive_label}: {self.unit.format(count=format_int(self.naive))}; "
+                f"{self.block_label}: {self.unit.format(count=sum_text)} "
+                f"({self.ratio:.1%} {self.versus})")
 
 
 def _meta_conv(*args, **kwargs) -> nn.Conv2d:
@@ -86,11 +87,11 @@ def _macs_chain(convs: Sequence[nn.Conv2d], shape: tuple[int, int, int]) -> list
 
 
 def _mults() -> str:
-    return _("multiplications")
+    return _("{count} multiplications")
 
 
 def _weights_unit() -> str:
-    return _("weights")
+    return _("{count} weights")
 
 
 def _seed(n: str) -> str:
@@ -133,7 +134,7 @@ def cost_depthwise() -> Cost:
     return Cost(_("Depthwise-separable convolution (MobileNet)"), _weights_unit(),
                 _("standard 3×3 conv, 16 → 32 channels"), sum(naive),
                 _("depthwise 3×3 (16 filters) + pointwise 1×1 (16 → 32)"), sum(parts), parts,
-                _seed("004"), "16·32·3·3 vs 16·3·3 + 16·32")
+                _seed("004"), _("16·32·3·3 vs 16·3·3 + 16·32"))
 
 
 def cost_factorised(n: int, channels: int = 128) -> Cost:
@@ -143,7 +144,7 @@ def cost_factorised(n: int, channels: int = 128) -> Cost:
                      _meta_conv(channels, channels, (n, 1), padding=(n // 2, 0)))
     return Cost(_("Factorised {n}×{n}: 1×{n} then {n}×1 (Inception v3)").format(n=n),
                 _weights_unit(),
-                f"{n}×{n} conv, {channels} → {channels}", sum(naive),
+                _("{n}×{n} conv, {c} → {c}").format(n=n, c=channels), sum(naive),
                 _("1×{n} conv then {n}×1 conv").format(n=n), sum(parts), parts, _seed("004"),
                 _("({n}+{n})/{nn} = {ratio}; both see {n}×{n} pixels").format(
                     n=n, nn=n * n, ratio=f"{sum(parts) / sum(naive):.1%}"))
@@ -261,8 +262,8 @@ def cost_same_shapes(trace: BlockTrace) -> Cost | None:
                 _("computed for the block shown"),
                 _("Parameters: plain conv {plain}, block {block}. A block is not always cheaper "
                   "than the plain convolution: what it buys may be depth, non-linearities or "
-                  "feature reuse.").format(plain=format_int(params),
-                                           block=format_int(trace.params_total)))
+                  "feature reuse.").format(plain=format_exact(params),
+                                           block=format_exact(trace.params_total)))
 
 
 _COSTS: dict[str, list[Callable[[], Cost]]] = {

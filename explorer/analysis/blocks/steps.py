@@ -6,6 +6,7 @@ summed over ``parameters()`` (batch-norm running statistics are buffers, not par
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -14,7 +15,7 @@ import numpy as np
 from explorer.i18n import N_, _
 
 __all__ = ["BlockConfigError", "Step", "BlockTrace", "StepActivation", "OP_NAMES", "MAIN_PATH",
-           "MERGE", "AFTER_MERGE", "op_label", "fmt_shape"]
+           "MERGE", "AFTER_MERGE", "op_label", "token_label", "fmt_shape"]
 
 # Step.op stays a short English identifier ("add" and "concat" are compared in code); the page
 # and the diagram show it through op_label().
@@ -27,12 +28,48 @@ OP_NAMES = {"batch norm": N_("batch norm"), "global avg-pool": N_("global avg-po
 MAIN_PATH, MERGE, AFTER_MERGE = N_("main path"), N_("merge"), N_("after the merge")
 
 
+# A convolution's token is its kernel ("3×3", "3×3/2" with a stride) and its kind: " dw"
+# (depthwise), " g32" (32 groups), " r12" (atrous rate 12). In English the op reads "conv 3×3 dw";
+# each language writes the whole phrase its own way ("3×3 逐通道卷积"), never word by word.
+_CONV_TOKEN = re.compile(r"(?P<kernel>\d+×\d+(?:/\d+)?)(?: dw(?P<dw>)| g(?P<groups>\d+))?"
+                         r"(?: r(?P<rate>\d+))?$")
+_CONV_FORMS = {"plain": N_("conv {kernel}"), "dw": N_("conv {kernel} dw"),
+               "groups": N_("conv {kernel} g{groups}")}
+_TOKEN_FORMS = {"plain": "{kernel}", "dw": N_("{kernel} dw"), "groups": N_("{kernel} g{groups}")}
+_RATE = N_("{op} r{rate}")
+_TOKEN_WORDS = {"fc": N_("fc")}
+
+
+def _conv_text(token: str, forms: dict[str, str]) -> str | None:
+    """A convolution's token through the language's phrase for it (None: not a conv token)."""
+    m = _CONV_TOKEN.match(token)
+    if m is None:
+        return None
+    form = "dw" if m.group("dw") is not None else "groups" if m.group("groups") else "plain"
+    text = _(forms[form]).format(kernel=m.group("kernel"), groups=m.group("groups"))
+    return _(_RATE).format(op=text, rate=m.group("rate")) if m.group("rate") else text
+
+
 def op_label(op: str) -> str:
-    """A step's short operation name in the UI language ("max-pool 3×3/2" -> "最大池化 3×3/2")."""
+    """A step's short operation name in the UI language ("max-pool 3×3/2" -> "最大池化 3×3/2",
+    "conv 3×3 dw" -> "3×3 逐通道卷积")."""
+    if op.startswith("conv "):
+        text = _conv_text(op[len("conv "):], _CONV_FORMS)
+        if text is not None:
+            return text
     for name in sorted(OP_NAMES, key=len, reverse=True):
         if op == name or op.startswith(name + " "):
             return _(OP_NAMES[name]) + op[len(name):]
     return op
+
+
+def token_label(token: str) -> str:
+    """A kernel token of a branch summary in the UI language ("3×3 dw" -> "3×3 逐通道",
+    "max-pool 3×3" -> "最大池化 3×3", "fc" -> "全连接")."""
+    if token in _TOKEN_WORDS:
+        return _(_TOKEN_WORDS[token])
+    text = _conv_text(token, _TOKEN_FORMS)
+    return text if text is not None else op_label(token)
 
 
 class BlockConfigError(ValueError):
@@ -66,6 +103,14 @@ class Step:
     merge_text: str | None = None  # shape arithmetic at a merge
     branch: str = MAIN_PATH  # translated when the trace is made
 
+    @property
+    def shown_name(self) -> str:
+        """The name as a page shows it: a module path as it is, a merge's operation (its name
+        when no module holds it: "concat", "layer1 · add") in the UI language."""
+        if self.kind == "merge" and self.name.endswith(self.op):
+            return self.name[:len(self.name) - len(self.op)] + op_label(self.op)
+        return self.name
+
 
 @dataclass
 class BlockTrace:
@@ -86,7 +131,8 @@ class BlockTrace:
     def to_rows(self) -> list[dict[str, Any]]:
         """One dict per step, for a table."""
         return [{
-            "step": s.index + 1, "name": s.name, "operation": op_label(s.op), "branch": s.branch,
+            "step": s.index + 1, "name": s.shown_name, "operation": op_label(s.op),
+            "branch": s.branch,
             "input": " + ".join(fmt_shape(x) for x in s.input_shapes),
             "output": fmt_shape(s.output_shape), "params": s.params, "MACs": s.macs,
         } for s in self.steps]

@@ -99,14 +99,14 @@ def _describe_module(m: nn.Module, x_in: tuple | None, out_shape: tuple) -> tupl
                  "dilation": pair(m.dilation)[0], "groups": m.groups,
                  "in_channels": m.in_channels, "out_channels": m.out_channels,
                  "bias": m.bias is not None}
-        kind = ""
+        kind = ""  # a clause of its own, after a comma like the others
         if m.groups > 1 and m.groups == m.in_channels:
-            kind = " " + _("depthwise (one filter per channel)")
+            kind = _(", depthwise (one kernel per channel)")
         elif m.groups > 1:
-            kind = " " + _("grouped ({groups} groups of {channels} channels)").format(
+            kind = _(", grouped ({groups} groups of {channels} channels)").format(
                 groups=m.groups, channels=m.in_channels // m.groups)
         elif (kh, kw) == (1, 1):
-            kind = " " + _("pointwise (mixes channels at each pixel)")
+            kind = _(", pointwise (mixes channels at each pixel)")
         detail = (_("Conv2d {kernel}, stride {stride}, padding {padding}").format(
                       kernel=f"{kh}×{kw}", stride=hyper["stride"], padding=hyper["padding"])
                   + (_(", dilation {dilation}").format(dilation=hyper["dilation"])
@@ -133,7 +133,7 @@ def _describe_module(m: nn.Module, x_in: tuple | None, out_shape: tuple) -> tupl
         return (f"{what} {k[0]}×{k[1]}" + (f"/{s[0]}" if s[0] > 1 else ""), hyper,
                 _("{type} {kernel}, stride {stride}, padding {padding}").format(
                     type=type(m).__name__, kernel=f"{k[0]}×{k[1]}", stride=s[0], padding=p[0])
-                + (_(", ceil mode") if m.ceil_mode else "") + " " + _("(per channel, no weights)"),
+                + (_(", ceil mode") if m.ceil_mode else "") + _(" (per channel, no weights)"),
                 f"{what} {k[0]}×{k[1]}" + (f"/{s[0]}" if s[0] > 1 else ""))
     if isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
         return ("global pool", {"output_size": m.output_size},
@@ -283,7 +283,7 @@ class _Tracer(TorchFunctionMode):
                 spatial = {fmt_shape(s[1:]) for s in shapes}
                 merge_text = (_("concat: {parts} = {channels} channels").format(
                     parts=parts, channels=chw(out)[0])
-                              + (" " + _("(every input {shape}: spatial sizes must match)")
+                              + (_(" (every input {shape}: spatial sizes must match)")
                                  .format(shape=spatial.pop()) if len(spatial) == 1 else ""))
             else:
                 merge_text = _("concat along dim {dim}: {inputs} → {output}").format(
