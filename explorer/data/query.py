@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from explorer.i18n import _
+from explorer.i18n import _, join
 
 __all__ = ["parse_int", "parse_choice", "parse_model", "parse_list", "shown", "MAX_SHOWN"]
 
@@ -68,7 +68,7 @@ def parse_choice(raw: object, options: Iterable[str], default: str,
         return default, None
     if text in options:
         return text, None
-    listed = ", ".join(options) if len(options) <= 8 else ", ".join(options[:8]) + ", …"
+    listed = join(options) if len(options) <= 8 else join(options[:8]) + ", …"
     return default, _("The link's {param}={value} is not one of {options}; showing {default} "
                       "instead.").format(param=param, value=shown(text), options=listed,
                                          default=default)
@@ -112,14 +112,14 @@ def parse_list(raw: object, options: Sequence[str], default: Sequence[str], lo: 
     if unknown:
         notes.append(_("The link's {param} names {values}, which the explorer does not have "
                        "here; left out.").format(param=param,
-                                                 values=", ".join(shown(u) for u in unknown[:4])))
+                                                 values=join(shown(u) for u in unknown[:4])))
     if repeated:
         notes.append(_("The link's {param} repeats {values}; each is shown once.").format(
-            param=param, values=", ".join(shown(r) for r in repeated[:4])))
+            param=param, values=join(shown(r) for r in repeated[:4])))
     top = len(options) if hi is None else hi
     if not lo <= len(names) <= top:
         notes.append(_("The link's {param} needs {lo} to {hi} known names and has {n}; showing "
                        "{default} instead.").format(param=param, lo=lo, hi=top, n=len(names),
-                                                    default=", ".join(default)))
+                                                    default=join(default)))
         names = list(default)
     return names, (" ".join(notes) or None)

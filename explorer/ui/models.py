@@ -15,7 +15,7 @@ OFFLINE_KEY = "weights_offline"  # per session: why the download host could not 
 FAILED_KEY = "weights_failed"  # per session: {model: why its download failed otherwise}
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the model…")
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _cached_model(name: str, source: str) -> "weights.LoadedModel":
     return weights.load_model(name, source)
 
@@ -29,7 +29,8 @@ def get_model(name: str, source: str = "auto") -> "weights.LoadedModel":
     """
     if source == "auto":
         source = weights.auto_source(name)
-    return _cached_model(name, source)
+    with st.spinner(_("Loading the model…")):
+        return _cached_model(name, source)
 
 
 def _retry() -> None:

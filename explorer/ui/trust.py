@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import attribution, inference
+from explorer import attribution, inference, zoo
 
 from explorer.attribution import trust
 from explorer.ui.results import ResultStore
-from explorer.i18n import N_, _
+from explorer.i18n import N_, _, join
 
 METRICS = {
     "spearman_abs": N_("Spearman rank correlation (absolute map)"),
@@ -114,7 +114,7 @@ def randomisation_section(loaded, x, view, methods, target, layer, model_key, im
     slow = [m for m in usable if m in ("integrated_gradients", "smoothgrad")]
     if slow:
         c2.caption(_("{methods} re-run the network many times per map: expect about {seconds:.0f} s.")
-                   .format(methods=", ".join(map(_method_name, slow)),
+                   .format(methods=join(map(_method_name, slow)),
                            seconds=_cascade_estimate(loaded, x, slow, model_key, image_key)))
     if not c2.toggle(_("Run the randomisation test"), key="trust_rand_on"):
         return
@@ -232,8 +232,8 @@ def class_section(loaded, x, view, pred, methods, target, layer, model_key, imag
     choice = c2.selectbox(
         _("Other class"), options, key="trust_class_other",
         format_func=lambda i: (_("Runner-up: {name} (#{index})").format(
-            name=loaded.categories[second], index=second) if i == -1
-            else f"#{i} {loaded.categories[i]}"))
+            name=zoo.class_label(loaded.name, second, loaded.categories[second]), index=second)
+            if i == -1 else f"#{i} {zoo.class_label(loaded.name, i, loaded.categories[i])}"))
     other = second if choice == -1 else int(choice)
     if not c3.toggle(_("Compare"), key="trust_class_on"):
         return
@@ -252,7 +252,7 @@ def class_section(loaded, x, view, pred, methods, target, layer, model_key, imag
     a, b, c = st.columns([2, 2, 1])
     for col, t, m in ((a, target, result.maps[0]), (b, other, result.maps[1])):
         col.image(attribution.overlay(view, m, opacity), width="stretch",
-                  caption=f"#{t} {loaded.categories[t]}")
+                  caption=f"#{t} {zoo.class_label(loaded.name, t, loaded.categories[t])}")
     c.metric(_("Rank correlation"), f"{result.spearman_abs:.2f}")
     c.metric("SSIM", f"{result.ssim:.2f}")
     if result.spearman_abs >= 0.8:

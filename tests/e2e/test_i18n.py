@@ -11,7 +11,7 @@ from .helpers import no_exception, open_page, shot, wait_idle
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 PAGES = [("overview", "", "CNN Explorer"), ("architecture", "model=resnet50", "网络结构"),
-         ("blocks", "kind=inception_v1", "模块"), ("inference", "model=lenet5", "推理"),
+         ("blocks", "kind=inception_v1", "块"), ("inference", "model=lenet5", "推理"),
          ("compare", "data=mnist", "网络对比"), ("train", "", "在 MNIST 上训练小型经典网络"),
          ("weights", "", None), ("channels", "", None)]
 
@@ -38,7 +38,7 @@ def test_every_page_in_chinese(page, app_url, path, query, title):
 
 def test_the_seed_arithmetic_in_yi_is_drawn(page, app_url):
     open_page(page, app_url, "blocks", "kind=inception_v1&lang=zh")
-    panel = page.get_by_text("1.2 亿 对 0.12 亿").first
+    panel = page.get_by_text("1.2亿 与 0.12亿").first
     expect(panel).to_be_visible()
     panel.scroll_into_view_if_needed()
     shot(page, "zh-blocks-yi", full_page=False)
