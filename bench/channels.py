@@ -13,6 +13,12 @@
 3. Switching channels once a layer is cached: reading the layer's result from the disk cache,
    ranking the top and bottom 9, and (cold) cropping their 18 receptive fields from the images.
    Goal: under 0.2 s.
+4. A layer's atlas (``--atlas``; EfficientNet-Lite0 features.3, 40 channels): ``build_atlas``
+   against its essential work measured in the same run, one batched pass over the images plus
+   40 visualisations (each alone, as the page makes one); goal ≤ 1.2. Also against the pass plus
+   the 40 visualisations in the atlas's own batches (what the maps, views and files add). Then
+   the page's channel switch inside the atlas: read the channel, draw its top images with their
+   maps and encode them as the page sends them; goal < 0.2 s.
 
 On a CPU shared with other work, wall times drift by 3× within a run; ``--cpu-time --threads 1
 --workers 0`` measures this process's CPU time instead.
@@ -34,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from explorer import channels as ch  # noqa: E402
+from explorer.channels import atlas as atlases  # noqa: E402
 from explorer.channels.fields import borrowed_copy, tap  # noqa: E402
 from explorer.inference import model_on, pick_device  # noqa: E402
 from explorer.weights import load_model  # noqa: E402
@@ -148,6 +155,57 @@ def bench_top(loaded, layer, folder, n, device, batch, workers):
               f"(goal < 0.2 s; the page also caches the images it has shown)")
 
 
+def bench_atlas(lite, layer, folder, n, steps, device, batch, chunk):
+    import io
+    from dataclasses import replace
+
+    images = ch.ImageSet.from_folder(folder, limit=n)
+    vis = replace(ch.settings_for(lite.name), steps=steps)
+    channels = list(range(40))
+    with tempfile.TemporaryDirectory() as tmp:
+        # Baseline: the essential work, each part as the page would run it alone.
+        t0 = now(device)
+        ch.layer_top(lite.model, lite.preprocess, layer, images, batch=batch, device=device)
+        t_pass = now(device) - t0
+        t0 = now(device)
+        for c in channels:
+            ch.visualize(lite, layer, c, settings=vis, device=device)
+        t_single = now(device) - t0
+        batched = chunk or (16 if device.type == "cuda" else 1)
+        t_batched = t_single
+        if batched > 1:
+            t0 = now(device)
+            for start in range(0, len(channels), batched):
+                ch.visualize_many(lite, layer, channels[start:start + batched], settings=vis,
+                                  device=device, preview_every=0)
+            t_batched = now(device) - t0
+        t0 = now(device)
+        built = ch.build_atlas(lite, layer, images, root=Path(tmp) / "atlas",
+                               settings=ch.AtlasSettings(vis=vis), device=device, batch=batch,
+                               chunk=chunk)
+        t_atlas = now(device) - t0
+        assert built.channels == channels
+        base = t_pass + t_single
+        print(f"atlas {lite.name} {layer} (40 channels, {len(images)} images, {steps} steps): "
+              f"{t_atlas:.1f} s; pass {t_pass:.1f} s + 40 visualisations {t_single:.1f} s = "
+              f"{base:.1f} s -> ratio {t_atlas / base:.2f} (goal ≤ 1.2); against the pass + the "
+              f"40 in batches of {batched} ({t_batched:.1f} s): "
+              f"{t_atlas / (t_pass + t_batched):.2f}")
+        # The page's channel switch inside the atlas (cold: a fresh Atlas object each time).
+        times = []
+        for c in range(0, 40, 4):
+            t0 = time.perf_counter()
+            a = atlases.open_atlas(built.path)
+            tiles = atlases.channel_tiles(a, c, k=9)
+            for tile, _p, _name in tiles:
+                tile.save(io.BytesIO(), format="JPEG", quality=88)
+            a.channel(c).vis.tobytes()
+            times.append(time.perf_counter() - t0)
+        print(f"channel switch inside the atlas: {1000 * sum(times) / len(times):.0f} ms mean, "
+              f"{1000 * max(times):.0f} ms worst, 9 top images with their maps "
+              f"(goal < 0.2 s)")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,6 +216,13 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU)")
     p.add_argument("--skip-vis", action="store_true")
+    p.add_argument("--skip-top", action="store_true")
+    p.add_argument("--atlas", action="store_true", help="the atlas measurements (4.)")
+    p.add_argument("--atlas-only", action="store_true")
+    p.add_argument("--atlas-images", type=int, default=200)
+    p.add_argument("--atlas-steps", type=int, default=32, help="per visualisation (CPU: few)")
+    p.add_argument("--chunk", type=int, help="channels per visualisation batch (default: the "
+                                               "atlas's own, 16 on CUDA, 1 on a CPU)")
     p.add_argument("--cpu-time", action="store_true",
                    help="time with this process's CPU time (a busy shared CPU; use --threads 1 "
                         "--workers 0, since worker processes' time is not counted)")
@@ -171,12 +236,18 @@ def main(argv=None) -> int:
     print(f"device: {device}; clock: {'process CPU time' if args.cpu_time else 'wall'}" + (f" ({torch.cuda.get_device_name(device)})"
                                  if device.type == "cuda" else
                                  f" ({torch.get_num_threads()} threads)"))
+    lite = load_model("efficientnet_lite0")
+    if args.atlas or args.atlas_only:
+        bench_atlas(lite, "features.3", data_root("imagenet-pool"), args.atlas_images,
+                    args.atlas_steps, device, args.batch, args.chunk)
+    if args.atlas_only:
+        return 0
     if not args.skip_vis:
         bench_vis("efficientnet_lite0", "auto", args.layer, 0, "channel", device)
         bench_vis("lenet5", "trained", ch.LOGITS, 3, "class", device)
-    lite = load_model("efficientnet_lite0")
-    bench_top(lite, args.layer, data_root("imagenet-pool"), args.images, device, args.batch,
-              args.workers)
+    if not args.skip_top:
+        bench_top(lite, args.layer, data_root("imagenet-pool"), args.images, device,
+                  args.batch, args.workers)
     return 0
 
 
