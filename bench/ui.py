@@ -1,6 +1,6 @@
 """How fast the app answers in a real browser, against a plain Streamlit page measured in the same run.
 
-    .venv/bin/python bench/ui.py [--runs 3] [--settle 5] [--skip PART ...]
+    .venv/bin/python bench/ui.py [--runs 3] [--settle 5] [--skip PART ...] [--pages PATH ...]
 
 Drives Debian's Chromium (Playwright) against freshly started ``streamlit run`` servers and prints
 medians over ``--runs``:
@@ -19,6 +19,13 @@ medians over ``--runs``:
    ``explorer.inference.predict``). Goal: prediction ≤ 1.5× that.
 4. switch: Inference with a sample photo, model switched to resnet50 and back to
    efficientnet_lite0; time to the new prediction and to the end of the run.
+5. first: every page as the first visit of a cold server (a fresh server per page and way in,
+   nothing imported, the warm-up not yet run): a deep link to the page opened in a fresh browser
+   session, and a click on the page in the sidebar as soon as the home page's run is done (the
+   warm-up is then importing torch). Time to its title, its first control and the end of the
+   run; against the baseline page on a fresh server, measured alternately in the same run (its
+   title and table). Goal: every page's controls within 1.5 s of the click, and a deep link's
+   controls ≤ 1.3× the baseline's table.
 
 The machine is measured as it is: on a shared machine, other processes' load shows up in both
 sides of each ratio, which is why each ratio's two sides are measured in the same run.
@@ -69,6 +76,14 @@ FRESH_JS = """([css, pattern, notText]) => {
     if (re.test(text) && text !== notText) return true;
   }
   return false;
+}"""
+COUNT_JS = """(css) => {
+  let n = 0;
+  for (const el of document.querySelectorAll(css)) {
+    const box = el.closest("[data-testid='stElementContainer']");
+    if (!(box && box.getAttribute("data-stale") === "true")) n++;
+  }
+  return n;
 }"""
 TEXT_JS = """([css, pattern]) => {
   const re = new RegExp(pattern);
@@ -155,6 +170,31 @@ class Clock:
     def text_of(self, css: str, pattern: str = "") -> str | None:
         return self.page.evaluate(TEXT_JS, [css, pattern])
 
+    def until_all(self, css: str = "") -> tuple[float, float, int, str]:
+        """Until the run is done (as :meth:`until_idle`), watching how many elements match
+        ``css`` (the page's controls): (when the last of them was drawn, when the run was
+        done, how many there are then, "count@seconds" at each change). A page that paints
+        first draws most of them early."""
+        css = css or CONTROLS
+        seen = []  # call it once the run has begun (its title or a control is fresh)
+        while True:
+            n = self.page.evaluate(COUNT_JS, css)
+            t = time.perf_counter() - self.t0
+            seen.append((t, n))
+            if self.page.evaluate(IDLE_JS):
+                break
+            if t > TIMEOUT_MS / 1000:
+                raise TimeoutError("the page did not finish its run")
+            self.page.wait_for_timeout(30)
+        final, t_all = seen[-1][1], seen[-1][0]
+        for t, n in reversed(seen):  # the start of the last stretch at the final count
+            if n < final:
+                break
+            t_all = t
+        changes = [f"{n}@{t:.2f}" for i, (t, n) in enumerate(seen)
+                   if i == 0 or n != seen[i - 1][1]]
+        return t_all, seen[-1][0], final, " ".join(changes)
+
     def until_idle(self) -> float:
         self.page.wait_for_timeout(200)  # let a rerun that the last action triggers begin
         self.page.wait_for_function(IDLE_JS, timeout=TIMEOUT_MS, polling=50)
@@ -196,8 +236,8 @@ def page_paths() -> list[tuple[str, str]]:
 
 def reference_seconds(files: list[Path]) -> float:
     """Median decode + preprocess + forward of ``files`` with the page's own code, here (with
-    passive OpenMP threads, as the app's server runs them: see explorer.ui.warmup)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
+    passive OpenMP threads, as the app's server runs them: importing ``explorer`` sets them,
+    ``explorer.OMP_WAIT_POLICY``)."""
     from explorer import inference
     from explorer.data import images
     from explorer.weights import load_model
@@ -251,6 +291,66 @@ def visit_pages(browser, url: str) -> None:
               f"controls {t_ctrl:5.2f} s, done {t_idle:5.2f} s")
 
 
+def first_visits(browser, runs: int, log_dir: Path, only: list[str] | None = None) -> None:
+    """Part 5: each page as the first thing a fresh server shows (see the module docstring)."""
+    pages = [p for p in page_paths() if not only or p[0] in only]
+    home = page_paths()[0]
+    base = {"title": [], "table": []}
+    deep = {stem: [] for stem, _ in pages}
+    click = {stem: [] for stem, _ in pages}
+    for _ in range(runs):
+        for stem, title in pages:
+            with server(ROOT / "bench" / "baseline_app.py", log_dir) as url:
+                t = home_times(browser, url)
+            base["title"].append(t[0])
+            base["table"].append(t[1])
+            with server(APP / "app.py", log_dir) as url:
+                ctx = _context(browser)
+                page = ctx.new_page()
+                clock = Clock(page)
+                page.goto(f"{url}/{stem}", wait_until="commit")
+                deep[stem].append((clock.until(page.locator(H1)),
+                                   clock.until(page.locator(CONTROLS)), *clock.until_all()))
+                ctx.close()
+            if stem == home[0]:
+                continue  # the home page is what the click starts from
+            with server(APP / "app.py", log_dir) as url:
+                ctx = _context(browser)
+                page = ctx.new_page()
+                clock = Clock(page)
+                page.goto(url)
+                clock.until_idle()
+                before = clock.text_of(H1)
+                clock.start()
+                page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).first.click()
+                click[stem].append((clock.until_fresh(H1, "", before),
+                                    clock.until_fresh(CONTROLS), *clock.until_all()))
+                ctx.close()
+    b_title, b_table = med(base["title"]), med(base["table"])
+    print(f"\n== cold server: first visit of every page (a fresh server per page and way in; "
+          f"median of {runs}). Baseline page, deep link on a fresh server: title {b_title:.2f} s, "
+          f"table {b_table:.2f} s")
+    print("controls: the first one drawn / all of them (how many at the end of the run)")
+    for stem, title in pages:
+        timeline = {"deep link": deep[stem][-1][-1]}
+        if click[stem]:
+            timeline["click"] = click[stem][-1][-1]
+        deep[stem] = [r[:-1] for r in deep[stem]]
+        click[stem] = [r[:-1] for r in click[stem]]
+        d = [med(v) for v in zip(*deep[stem])]
+        line = (f"{title[:22]:22s} deep link: title {d[0]:5.2f} s, controls {d[1]:5.2f} / "
+                f"{d[2]:5.2f} s ({d[4]:.0f}; first {d[1] / b_table:4.2f}× baseline table), "
+                f"done {d[3]:5.2f} s")
+        if click[stem]:
+            c = [med(v) for v in zip(*click[stem])]
+            flag = "ok" if c[1] <= 1.5 else "SLOW"
+            line += (f" | click after home: title {c[0]:5.2f} s, controls {c[1]:5.2f} / "
+                     f"{c[2]:5.2f} s [{flag}, goal ≤ 1.5 s], done {c[3]:5.2f} s")
+        print(line, flush=True)
+        print("    controls drawn over time, last run (count@s): "
+              + " | ".join(f"{k}: {v}" for k, v in timeline.items()), flush=True)
+
+
 def _pick(page, label: str, option: str) -> None:
     box = page.get_by_test_id("stSelectbox").filter(has_text=label).first
     box.click()
@@ -274,7 +374,9 @@ def main() -> None:
     parser.add_argument("--app", type=Path, default=ROOT,
                         help="checkout whose app.py to measure (default: this one)")
     parser.add_argument("--skip", nargs="*", default=[],
-                        choices=["cold", "pages", "inference", "switch"])
+                        choices=["cold", "pages", "inference", "switch", "first"])
+    parser.add_argument("--pages", nargs="*", default=None, metavar="URL_PATH",
+                        help="part 5 (first): only these pages (url paths, e.g. compare)")
     args = parser.parse_args()
     global APP
     APP = args.app.resolve()
@@ -379,6 +481,8 @@ def main() -> None:
                         t_idle = clock.until_idle()
                         print(f"→ {name:18s} prediction {t_pred:6.2f} s | run done {t_idle:6.2f} s")
                     ctx.close()
+        if "first" not in args.skip:
+            first_visits(browser, args.runs, log_dir, args.pages)
         browser.close()
 
 

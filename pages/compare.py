@@ -4,7 +4,8 @@ import streamlit as st
 from explorer.data import images
 from explorer.i18n import _
 from explorer.ui import warmup
-from explorer.ui.compare_state import ALL_NETWORKS, DATASETS, NETS_KEY, init_from_url, key
+from explorer.ui.compare_state import (ALL_NETWORKS, DATASETS, IMAGE_SETS, MNIST_CKA_TOTAL,
+                                       NETS_KEY, SCALING, init_from_url, key, mnist_test_root)
 from explorer.ui.router import through_router
 from explorer.ui.widgets import UPLOAD_TYPES, image_input
 
@@ -30,37 +31,23 @@ with top_left:
               if digits else _("ImageNet models; depth is matched by output stride.")))
 with top_right:
     picked = image_input(key("compare", dataset), digits=digits)
-warmup.wait()  # the title and the controls are drawn: now what needs torch
-from explorer.ui import compare as ui  # noqa: E402
-
 if len(names) < 2:
     st.info(_("Choose at least two networks to compare."))
     st.stop()
 st.query_params["nets"] = ",".join(names)
-loaded = ui.load_networks(names, digits)
-names = list(loaded)
-if len(names) < 2:
-    st.stop()
 
-strides = ui.stride_options(names)
+# Every control is drawn before torch loads (paint first); what needs torch fills the places
+# kept for it once the page's controls are on screen: the depth control, columns, CKA.
 controls = st.columns([3, 2, 2])
-with controls[0]:
-    stride = st.select_slider(
-        _("Depth: output stride (moves every network)"), options=strides, key="compare_stride",
-        format_func=lambda s: f"/{s}",
-        help=_("Output stride = input size / feature-map size. Each network's stage that ends "
-               "at this stride is chosen below; you can pick any other layer per network."))
 with controls[1]:
     n_channels = st.slider(_("Channels shown"), 4, 32, 8, step=4, key="compare_channels")
 with controls[2]:
-    scaling = st.radio(_("Colour scale"), list(ui.SCALING), format_func=lambda s: _(ui.SCALING[s]),
+    scaling = st.radio(_("Colour scale"), list(SCALING), format_func=lambda s: _(SCALING[s]),
                        horizontal=True, key="compare_scaling",
                        help=_("Per channel: each tile uses its own range, to show its pattern. "
                               "Per layer: one range for the layer, to show which channels are "
                               "strong."))
-st.query_params["stride"] = str(stride)
-
-ui.network_columns(loaded, stride, picked[0] if picked else None, n_channels, scaling, digits)
+notices, columns_area = st.container(), st.container()
 
 # --------------------------------------------------------------------------------------------
 
@@ -77,7 +64,7 @@ with row[0]:
 with row[1]:
     net_b = st.selectbox(_("Network B (the same one for a self-comparison)"), NETWORKS,
                          index=NETWORKS.index(names[1]), key=key("cka_b", dataset))
-which = st.radio(_("Images"), list(ui.IMAGE_SETS), format_func=lambda s: _(ui.IMAGE_SETS[s]),
+which = st.radio(_("Images"), list(IMAGE_SETS), format_func=lambda s: _(IMAGE_SETS[s]),
                  horizontal=True, key="cka_images")
 if which != "samples":
     st.file_uploader((_("Digits for CKA ({formats})") if digits else
@@ -86,11 +73,11 @@ if which != "samples":
                      key=key("cka_uploads", dataset), max_upload_size=images.MAX_BYTES // 2**20)
 opts = st.columns(3)
 with opts[0]:
-    if digits and ui.mnist_test_root() is not None:  # real digits, not views of ten samples
+    if digits and mnist_test_root() is not None:  # real digits, not views of ten samples
         views = 1
         st.caption(_("Topped up to {n} images with real MNIST test digits from the local copy "
                      "(test data beside the project, not shipped with the app).").format(
-            n=ui.MNIST_CKA_TOTAL))
+            n=MNIST_CKA_TOTAL))
     else:
         views = st.select_slider(
             _("Views per image"), [1, 2, 4, 8], value=8 if which == "samples" else 1,
@@ -112,16 +99,36 @@ with opts[2]:
                                 "there are fewer images than channels; the debiased one is not "
                                 "(it can go slightly below 0)."))
 
-cka_images, cka_what = ui.cka_images(which, views, dataset)
-if cka_images is not None:
-    passes = (_("**{what}**, through {a}, one forward pass each, every stage captured at once.")
-              if net_a == net_b else
-              _("**{what}**, through {a} and {b}, every stage captured at once.")).format(
-        what=ui.what_text(cka_what), a=net_a, b=net_b)
-    st.caption(passes + " "
-               + (_("These small networks take a second or two on a CPU.") if digits else
-                  _("On a CPU this takes from seconds (small networks) to a few minutes (VGG-16 "
-                    "with many images).")))
-    if st.button(_("Compute CKA"), type="primary", key="cka_run"):
-        ui.run_cka(net_a, net_b, cka_images, cka_what, batch_size, dataset)
+cka_note = st.container()  # what the run will go over: known once torch is there
+run_cka = st.button(_("Compute CKA"), type="primary", key="cka_run")
+
+with controls[0]:
+    warmup.wait()  # every control above is drawn: now what needs torch
+from explorer.ui import compare as ui  # noqa: E402
+
+with controls[0]:
+    strides = ui.stride_options(names)
+    stride = st.select_slider(
+        _("Depth: output stride (moves every network)"), options=strides, key="compare_stride",
+        format_func=lambda s: f"/{s}",
+        help=_("Output stride = input size / feature-map size. Each network's stage that ends "
+               "at this stride is chosen below; you can pick any other layer per network."))
+st.query_params["stride"] = str(stride)
+with cka_note:
+    cka_images, cka_what = ui.cka_images(which, views, dataset)
+    if cka_images is not None:
+        passes = (_("**{what}**, through {a}, one forward pass each, every stage captured at "
+                    "once.") if net_a == net_b else
+                  _("**{what}**, through {a} and {b}, every stage captured at once.")).format(
+            what=ui.what_text(cka_what), a=net_a, b=net_b)
+        st.caption(passes + " "
+                   + (_("These small networks take a second or two on a CPU.") if digits else
+                      _("On a CPU this takes from seconds (small networks) to a few minutes "
+                        "(VGG-16 with many images).")))
+with columns_area:
+    ui.network_columns(names, stride, picked[0] if picked else None, n_channels, scaling,
+                       digits, notices)
+
+if run_cka and cka_images is not None:
+    ui.run_cka(net_a, net_b, cka_images, cka_what, batch_size, dataset)
 ui.cka_result(dataset, debiased)

@@ -21,7 +21,18 @@ parser.add_argument("--explain", metavar="METHOD", help="also save an attributio
                     "guided_gradcam, occlusion)")
 parser.add_argument("--out", type=Path, help="folder for --explain's PNG overlays and .npy maps")
 parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
+parser.add_argument("--batch-size", type=int, default=None, metavar="N",
+                    help="images per forward pass (default 64)")
+parser.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="processes that decode the images (default: automatic; 0: none)")
+parser.add_argument("--threads", type=int, default=None, metavar="N",
+                    help="threads per forward pass (default: one per core that other "
+                         "processes leave idle, at least one)")
 args = parser.parse_args()
+if (args.batch_size is not None and args.batch_size < 1) or (args.workers or 0) < 0 \
+        or (args.threads is not None and args.threads < 1):
+    parser.error("--batch-size and --threads must be at least 1, --workers at least 0")
 sys.exit(predict.run(args.path, args.model, weights=args.weights, topk=args.topk,
                      as_json=args.json, explain=args.explain, out_dir=args.out,
-                     device=args.device))
+                     device=args.device, batch_size=args.batch_size, workers=args.workers,
+                     threads=args.threads))

@@ -17,37 +17,34 @@ from PIL import Image
 from explorer import inference, weights, zoo
 from explorer.analysis import cka, features
 from explorer.data import images
-from explorer.data.mnist import MnistNotFoundError, load_mnist, mnist_root
-from explorer.i18n import N_, _, ngettext
-from explorer.ui.compare_state import key
+from explorer.data.mnist import MnistNotFoundError, load_mnist
+from explorer.i18n import N_, _, ngettext, join
+from explorer.ui.compare_state import MNIST_CKA_TOTAL, key, mnist_test_root
 from explorer.ui.models import get_model, model_for_page, retry_button
 from explorer.ui.uploads import decoded_once
 
-__all__ = ["MNIST_CKA_TOTAL", "SCALING", "IMAGE_SETS", "load_networks", "stride_options",
-           "network_columns", "mnist_test_root", "cka_images", "what_text", "run_cka",
+__all__ = ["stride_options", "network_columns", "cka_images", "what_text", "run_cka",
            "cka_result"]
 
-MNIST_CKA_TOTAL = 256  # digits for CKA when real MNIST test images can top the samples up
 MNIST_TEST_FIRST = 100  # bundled digit samples are test images 0…61: start after them
-SCALING = {"channel": N_("Per channel"), "layer": N_("Per layer (shared)")}
-IMAGE_SETS = {"samples": N_("Bundled samples"), "uploads": N_("My uploads"), "both": N_("Both")}
 
 
 # --------------------------------------------------------------------------------------------
 # Networks and depth
 
 
-def load_networks(names: list[str], digits: bool) -> dict[str, weights.LoadedModel]:
-    """The networks that could be loaded, by name (downloads with progress where needed),
-    with an error for each that could not and one warning naming those with random weights."""
-    loaded = {}
-    for name in names:
-        try:
-            model = model_for_page(name, key="compare", banner=False)  # may download
-            if model is not None:
-                loaded[name] = model
-        except Exception as exc:
-            st.error(_("{model} could not be loaded: {error}").format(model=name, error=exc))
+def _load_network(name: str) -> weights.LoadedModel | None:
+    """``name`` for the page (downloads with progress where needed), or None after an error."""
+    try:
+        return model_for_page(name, key="compare", banner=False)  # may download
+    except Exception as exc:
+        st.error(_("{model} could not be loaded: {error}").format(model=name, error=exc))
+        return None
+
+
+def _random_warning(names: list[str], loaded: dict[str, weights.LoadedModel],
+                    digits: bool) -> None:
+    """One warning naming the networks that run with random weights (none: nothing)."""
     random_nets = [n for n in names if n in loaded and loaded[n].is_random]
     if random_nets:
         st.warning((ngettext(
@@ -65,9 +62,8 @@ def load_networks(names: list[str], digits: bool) -> dict[str, weights.LoadedMod
             "**Random weights:** {models} have no pretrained weights on this machine, so their "
             "feature maps show what the architecture does to the image, not features learned "
             "from ImageNet. EfficientNet-Lite0 has genuine weights offline.", len(random_nets))
-        ).format(models=", ".join(random_nets)), icon=":material/warning:")
+        ).format(models=join(random_nets)), icon=":material/warning:")
         retry_button("compare")
-    return loaded
 
 
 def stride_options(names: list[str]) -> list[int]:
@@ -82,7 +78,7 @@ def stride_options(names: list[str]) -> list[int]:
     return strides
 
 
-@st.cache_data(max_entries=64, show_spinner="Reading the layers…")
+@st.cache_data(max_entries=64, show_spinner=False)  # spinner: translated, at the call
 def _feature_maps(name: str) -> dict[str, tuple[tuple[int, ...], float | None]]:
     """{layer path: (C, H, W), effective stride} of every layer with a feature-map output."""
     return {row.name: (tuple(row.output_shape[1:]), row.jump)
@@ -119,7 +115,7 @@ def _weights_badge(source) -> str:
 # One network's column
 
 
-@st.cache_data(max_entries=48, show_spinner="Running the network…")
+@st.cache_data(max_entries=48, show_spinner=False)  # spinner: translated, at the call
 def _activation(name: str, source: str, path: str, image_key: str,
                 _image) -> features.LayerActivation:
     loaded = get_model(name, source)
@@ -131,49 +127,64 @@ def _image_key(image) -> str:
     return f"{image.size}:{hashlib.sha1(image.tobytes()).hexdigest()}"
 
 
-def network_columns(loaded: dict[str, weights.LoadedModel], stride: int, picture,
-                    n_channels: int, scaling: str, digits: bool = False) -> None:
-    """One column per network, each at its stage that ends at ``stride``; without a
-    ``picture``, a line saying to choose one."""
-    matched = features.matched_layers(list(loaded), stride)
-    columns = st.columns(len(loaded))
+def network_columns(names: list[str], stride: int, picture, n_channels: int, scaling: str,
+                    digits: bool, notices) -> None:
+    """One column per network, each at its stage that ends at ``stride``: first every
+    column's name and layer picker (no weights needed), then each network's weights and maps
+    for ``picture`` (without one, a line saying to choose one). The warning about random
+    weights goes into ``notices``, a container above the columns."""
+    matched = features.matched_layers(names, stride)
+    columns = st.columns(len(names))
+    slots = {}
+    for col, name in zip(columns, names):
+        with col:
+            # No link icon: beside a long name it wraps to a second line and misaligns them.
+            st.subheader(name, anchor=False)
+            slots[name] = (st.empty(), _layer_picker(name, stride, matched[name]),
+                           st.container())
     if picture is None:
         st.info(_("Choose an image above (a sample, an upload or the camera) to see each "
                   "network's feature maps."))
-        return
-    for col, (name, model) in zip(columns, loaded.items()):
-        with col:
-            _network_column(name, model, stride, matched[name], picture, n_channels, scaling,
-                            digits)
+    loaded = {}
+    for name in names:
+        badge, path, body = slots[name]
+        with body:
+            model = _load_network(name)
+        if model is None:
+            continue
+        loaded[name] = model
+        badge.caption(_weights_badge(model), help=weights.source_label(model))
+        if picture is not None and path is not None:
+            with body:
+                _maps(name, model.source, path, picture, n_channels, scaling, digits)
+    with notices:
+        _random_warning(names, loaded, digits)
 
 
-def _network_column(name: str, loaded: weights.LoadedModel, stride: int, matched: str,
-                    picture, n_channels: int, scaling: str, digits: bool = False) -> None:
-    """Name, weights badge, a layer picker (``matched``, the stage at ``stride``, first) and
-    that layer's maps for ``picture``: mean over channels, strongest channels, statistics."""
-    # No link icon: beside a long name it wraps to a second line and misaligns the columns.
-    st.subheader(name, anchor=False)
-    st.caption(_weights_badge(loaded), help=weights.source_label(loaded))
+def _layer_picker(name: str, stride: int, matched: str) -> str | None:
+    """The layer selectbox of one column (``matched``, the stage at ``stride``, first); None
+    after an error when the layers cannot be listed."""
     try:
-        options = list(_feature_maps(name))
+        with st.spinner(_("Reading the layers…")):
+            options = list(_feature_maps(name))
     except Exception as exc:
         st.error(_("Could not list the layers of {model}: {error}").format(model=name,
                                                                            error=exc))
-        return
+        return None
     if matched not in options:
         options.insert(0, matched)
     # One widget per (network, stride): moving the depth control resets every network to
     # its matched stage, and a choice made at another depth is kept for when you return.
-    path = st.selectbox(_("Layer"), options, index=options.index(matched),
+    return st.selectbox(_("Layer"), options, index=options.index(matched),
                         key=f"compare_layer_{name}_{stride}",
                         format_func=lambda p, n=name: _layer_label(n, p))
-    _maps(name, loaded.source, path, picture, n_channels, scaling, digits)
 
 
 def _maps(name: str, source: str, path: str, picture, n_channels: int, scaling: str,
           digits: bool = False) -> None:
     try:
-        act = _activation(name, source, path, _image_key(picture), picture)
+        with st.spinner(_("Running the network…")):
+            act = _activation(name, source, path, _image_key(picture), picture)
     except Exception as exc:  # a user can pick any layer: say what failed, never a traceback
         st.error(_("Could not compute {layer}: {error}").format(layer=f"{name}.{path}",
                                                                error=exc))
@@ -212,7 +223,7 @@ def _maps(name: str, source: str, path: str, picture, n_channels: int, scaling: 
 # CKA: the images, the run, the matrix
 
 
-@st.cache_data(max_entries=4, show_spinner="Reading MNIST test images…")
+@st.cache_data(max_entries=4, show_spinner=False)  # spinner: translated, at the call
 def _mnist_test_digits(root: str, first: int, count: int) -> list[Image.Image] | None:
     """``count`` real MNIST test digits from ``first`` on, or None when they are not there."""
     try:
@@ -220,14 +231,6 @@ def _mnist_test_digits(root: str, first: int, count: int) -> list[Image.Image] |
     except (MnistNotFoundError, OSError):
         return None
     return [Image.fromarray(a).convert("RGB") for a in digits[first:first + count].numpy()]
-
-
-def mnist_test_root() -> str | None:
-    """A complete local MNIST copy (``$CNN_EXPLORER_MNIST`` or the test data beside the
-    project, ``../shared/data/mnist``), or None: it is not shipped to users, and nothing is
-    downloaded here."""
-    root, would_download = mnist_root()
-    return None if would_download else str(root)
 
 
 def cka_images(which: str, views: int, dataset: str = "imagenet"):
@@ -253,8 +256,9 @@ def cka_images(which: str, views: int, dataset: str = "imagenet"):
             sources.append(image)
         counts.append((N_("{n} uploaded"), {"n": len(sources) - before}))
     root = mnist_test_root() if digits else None
-    extra = (_mnist_test_digits(root, MNIST_TEST_FIRST, MNIST_CKA_TOTAL - len(sources))
-             if root and len(sources) < MNIST_CKA_TOTAL else None)
+    with st.spinner(_("Reading MNIST test images…")):
+        extra = (_mnist_test_digits(root, MNIST_TEST_FIRST, MNIST_CKA_TOTAL - len(sources))
+                 if root and len(sources) < MNIST_CKA_TOTAL else None)
     if extra:
         counts.append((N_("{n} MNIST test images (test set {first}…{last}, from the local copy "
                           "in {root})"), {"n": len(extra), "first": MNIST_TEST_FIRST,
@@ -365,5 +369,5 @@ def cka_result(dataset: str, debiased: bool) -> None:
     if result["random"]:
         notes.append(_("{models} had random weights: similarity then reflects architecture and "
                        "image statistics, not learning.").format(
-            models=", ".join(result["random"])))
+            models=join(result["random"])))
     st.caption(" ".join(notes))

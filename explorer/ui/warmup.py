@@ -13,11 +13,11 @@ session's state.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 import streamlit as st
 
+from explorer import OMP_WAIT_POLICY  # noqa: F401  (the package sets it: see below)
 from explorer.i18n import _
 
 __all__ = ["HEAVY_MODULES", "DEFAULT_MODELS", "FLUSH_DELAY", "start", "wait", "imported", "done"]
@@ -26,12 +26,8 @@ HEAVY_MODULES = ("torch", "torchvision", "captum")
 # (name, source) loaded into explorer.ui.models' cache: what the pages open with.
 DEFAULT_MODELS = (("efficientnet_lite0", "auto"),)
 
-# OpenMP threads that spin while waiting: on a CPU shared with other work (other sessions, other
-# processes), PyTorch's default "active" wait makes every parallel region wait for a thread the OS
-# has descheduled. Measured on this project's 2-core machine under load: ResNet-50 saliency 3-14 s
-# with spinning threads, about 1 s with passive ones (see bench/ui.py, the model switch). Must be
-# set before torch loads its OpenMP runtime, i.e. before the first ``import torch`` in the server.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The server's torch runs with passive OpenMP threads, like every command-line tool: the package
+# sets it on import (explorer/__init__.py, the one definition), before anything imports torch.
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
