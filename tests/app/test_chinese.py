@@ -92,7 +92,6 @@ PAGES = [
     ("pages/compare.py", {"data": "mnist"}),
     ("pages/train.py", {}),
     ("pages/channels.py", {}),
-    ("pages/robustness.py", {}),
     ("pages/weights.py", {}),
 ]
 
