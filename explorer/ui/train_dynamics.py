@@ -45,6 +45,7 @@ def shipped_names() -> list[str]:
 
 
 def recording_wanted() -> bool:
+    """The “Record training dynamics” checkbox (on unless the user switched it off)."""
     return bool(state.get("train_dynamics", True))
 
 
@@ -78,12 +79,15 @@ def _history(source: str) -> History | None:
         return None
 
 
-@st.cache_resource(max_entries=1, show_spinner=False)
 def _test_images() -> np.ndarray | None:
-    """The 10,000 MNIST test digits for the thumbnails, or None when MNIST is not here."""
+    """The 10,000 MNIST test digits for the thumbnails, or None while MNIST is not here (it
+    may be downloaded later, by a training run)."""
     root, download = mnist_root()
-    if download:
-        return None
+    return None if download else _read_test_images(str(root))
+
+
+@st.cache_resource(max_entries=1, show_spinner=False)
+def _read_test_images(root: str) -> np.ndarray | None:
     try:
         return load_mnist(root, train=False)[0].numpy()
     except (MnistNotFoundError, OSError):
