@@ -168,12 +168,13 @@ def model_label(name: str) -> str:
 
 
 def curves(history: list[dict]) -> None:
-    """Accuracy and loss per epoch, training beside validation."""
+    """Accuracy and loss per epoch, training beside validation (in the container keyed
+    ``train_curves``: the page's other charts are the training dynamics')."""
     if not history:
         st.caption(_("The curves appear after the first epoch."))
         return
     data = pd.DataFrame(history_long(history))
-    cols = st.columns(2)
+    cols = st.container(key="train_curves").columns(2)
     for col, metric, title in ((cols[0], "accuracy", _("accuracy (%)")),
                                (cols[1], "loss", _("loss"))):
         chart = (
@@ -342,9 +343,10 @@ def digit_models() -> list:
 
 
 def digit_table(image, models: list) -> None:
-    """Each model's reading of ``image`` as a table."""
+    """Each model's reading of ``image`` as a table (in the container keyed ``train_digit``)."""
     rows = pd.DataFrame(digit_rows(image, models))
-    st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config=columns.config(rows, {
-                     "probability": st.column_config.ProgressColumn(
-                         format="%.2f", min_value=0.0, max_value=1.0)}))
+    st.container(key="train_digit").dataframe(
+        rows, hide_index=True, width="stretch",
+        column_config=columns.config(rows, {
+            "probability": st.column_config.ProgressColumn(
+                format="%.2f", min_value=0.0, max_value=1.0)}))
