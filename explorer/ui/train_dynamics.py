@@ -351,7 +351,8 @@ def _feature_space(history: History, epoch: int, summary: dict | None) -> None:
                                         range=["#d62728", "#1f77b4"])),
         tooltip=[alt.Tooltip("epoch:O", title=_("epoch")), alt.Tooltip("what:N", title=" "),
                  alt.Tooltip("value:Q", title=_("accuracy (%)"), format=".2f")])
-    rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(color="#999").encode(x="epoch:O")
+    rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(color="#999").encode(
+        x=alt.X("epoch:O", title=_("epoch")))  # titled too, or the axis shows "epoch" beside it
     right.altair_chart((line + rule).properties(height=300), width="stretch")
     right.caption(_("kNN accuracy: each of the {n} digits is given the majority label of its "
                     "{k} nearest neighbours in the penultimate layer's space (itself left out). "

@@ -14,10 +14,11 @@ from explorer.i18n import N_, _
 from explorer.train import dynamics
 from explorer.train.dynamics import History
 
-__all__ = ["HIST_KINDS", "layers"]
+__all__ = ["ACT_KINDS", "HIST_KINDS", "layers"]
 
 HIST_KINDS = {"weights": N_("weights"), "gradients": N_("gradients"),
               "activations": N_("activations")}
+ACT_KINDS = {"relu": N_("ReLU"), "tanh": N_("tanh")}  # the activation column, shown with _()
 
 
 def layers(history: History, epoch: int) -> None:
@@ -25,6 +26,9 @@ def layers(history: History, epoch: int) -> None:
     rows = dynamics.layer_rows(history, epoch)
     params = pd.DataFrame([r for r in rows if r["kind"] == "parameters"])
     acts = pd.DataFrame([r for r in rows if r["kind"] != "parameters"])
+    kinds = set(acts["kind"]) if len(acts) else set()
+    if len(acts):  # the activation function's name as the reader's language writes it
+        acts["kind"] = [_(ACT_KINDS[k]) for k in acts["kind"]]
     left, right = st.columns([5, 6])  # two short tables side by side, every column in view
     with left:
         st.dataframe(params[["layer", "params", "weight_norm", "grad_norm", "step"]],
@@ -41,7 +45,6 @@ def layers(history: History, epoch: int) -> None:
                              help=_("How far the layer's parameters moved since the previous "
                                     "epoch: ‖W − W(previous epoch)‖ / ‖W(previous epoch)‖."))})
     with right:
-        kinds = set(acts["kind"]) if len(acts) else set()
         dead_title = (_("dead units") if kinds == {"relu"} else
                       _("saturated units") if kinds == {"tanh"} else _("dead or saturated units"))
         st.dataframe(acts[["layer", "kind", "units", "dead", "zero"]], hide_index=True,
@@ -85,7 +88,9 @@ def _dead_over_epochs(history: History, epoch: int) -> None:
         color=alt.Color("layer:N", title=_("layer")),
         tooltip=[alt.Tooltip("layer:N", title=_("layer")), alt.Tooltip("epoch:O", title=_("epoch")),
                  alt.Tooltip("share:Q", title=_("share"), format=".1%")])
-    rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(color="#999").encode(x="epoch:O")
+    # The rule's x carries the same title: a layer without one adds the field name to the axis.
+    rule = alt.Chart(pd.DataFrame({"epoch": [epoch]})).mark_rule(color="#999").encode(
+        x=alt.X("epoch:O", title=_("epoch")))
     st.altair_chart((chart + rule).properties(height=220), width="stretch")
 
 
@@ -114,7 +119,8 @@ def _histograms(history: History, epoch: int, kind: str) -> None:
         y=alt.Y("density:Q", title=_("density"), scale=y_scale), color=colour, tooltip=tips,
     ).transform_filter(alt.datum.epoch == epoch)
     outline = alt.Chart().mark_line(interpolate="step-after", strokeWidth=1.2).encode(
-        x="lo:Q", y=alt.Y("density:Q", scale=y_scale), color=colour, tooltip=tips,
+        x=alt.X("lo:Q", title=None),
+        y=alt.Y("density:Q", title=_("density"), scale=y_scale), color=colour, tooltip=tips,
     ).transform_filter(alt.datum.epoch == first)
     chart = alt.layer(*([bars, outline] if epoch != first else [bars]),
                       data=pd.concat(frames)).properties(width=230, height=120).facet(
