@@ -152,6 +152,10 @@ def _vega_texts(spec, path=""):
     titles, where no title is given)."""
     if isinstance(spec, dict):
         for k, v in spec.items():
+            if k == "title" and v == "image" and path.endswith(".tooltip"):
+                # vega-tooltip (Streamlit's tooltip handler) takes a tooltip entry titled
+                # "image" as the picture's URL and draws <img>, without showing the title.
+                continue
             if k in ("title", "text", "labelExpr") and isinstance(v, str):
                 yield f"{path}.{k}", v
             elif k == "encoding" and isinstance(v, dict):

@@ -21,6 +21,7 @@ from explorer import zoo
 from explorer.data.mnist import load_mnist
 from explorer.train.cards import make_card
 from explorer.train.data import distort, to_input
+from explorer.train.history import HistoryRecorder
 from explorer.train.recipe import DEFAULT_DATA, TRAINABLE_MODELS, Recipe
 from explorer.zoo import rng
 
@@ -87,12 +88,17 @@ class Trainer:
         device: str | torch.device | None = None,
         download: bool = False,
         recipe: Recipe = Recipe(),
+        history: str | Path | None = None,
+        perturb: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ):
         if name not in TRAINABLE_MODELS:
             raise ValueError(f"{name!r} is not an MNIST model; choose one of {', '.join(TRAINABLE_MODELS)}")
         if epochs < 1:
             raise ValueError("epochs must be at least 1")
         self.name, self.epochs, self.subset, self.seed, self.recipe = name, epochs, subset, seed, recipe
+        # perturb(model, x, y) -> the batch the weights are trained on (adversarial training:
+        # explorer.robust.training.adversarial_batches); None trains on the batch as it is.
+        self.perturb = perturb
         self.data_root = Path(data_root if data_root is not None else DEFAULT_DATA).expanduser()
         self.download = download
         self.device = _device(device)
@@ -127,6 +133,9 @@ class Trainer:
         self.stopped = False
         self.seconds = 0.0  # time spent inside run_epoch
         self._epoch_state: dict | None = None  # position inside an unfinished epoch
+        # Per-epoch history (explorer.train.history) in this folder, epoch 0 = initial weights;
+        # it reads the model and draws no random number, so the run is the same without it.
+        self.recorder = HistoryRecorder.for_trainer(history, self) if history is not None else None
 
     @property
     def total_batches(self) -> int:
@@ -174,6 +183,8 @@ class Trainer:
                     x = distort(x, self.gen)
                 x = x.to(self.device, non_blocking=True)
                 y = self.y_train[idx].to(self.device, non_blocking=True)
+                if self.perturb is not None:
+                    x = self.perturb(model, x, y)
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)
                 self.optimizer.zero_grad(set_to_none=True)
@@ -212,6 +223,8 @@ class Trainer:
         }
         self.history.append(row)
         self._epoch_state = None
+        if self.recorder is not None:
+            self.recorder.record(self.model, epoch, row)
         return dict(row)
 
     def finish(self, test: bool = True) -> TrainResult:
@@ -242,6 +255,8 @@ def train(
     test: bool = True,
     recipe: Recipe = Recipe(),
     progress: bool = False,
+    history: str | Path | None = None,
+    perturb: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``name`` from scratch on MNIST with seed 002's recipe.
 
@@ -251,9 +266,11 @@ def train(
     should_stop(): checked after each batch; True ends the run (the result has ``stopped``).
     test: evaluate on the 10,000 test images at the end.
     progress: print progress (tqdm when installed and stderr is a terminal, else plain lines).
+    history: record the per-epoch history into this folder (explorer.train.history).
+    perturb(model, x, y): replaces each training batch (adversarial training), see Trainer.
     """
     trainer = Trainer(name, epochs, data_root, subset=subset, seed=seed, device=device,
-                      download=download, recipe=recipe)
+                      download=download, recipe=recipe, history=history, perturb=perturb)
     bar = _progress(trainer.total_batches, name) if progress else None
     while not trainer.done:
         row = trainer.run_epoch(on_batch=on_batch, should_stop=should_stop, bar=bar)

@@ -20,9 +20,9 @@ from PIL import Image
 from explorer import train, weights
 from explorer.data.mnist import MNIST_MEAN, MNIST_STD, MnistNotFoundError, mnist_root
 from explorer.data.paths import ASSETS
-from explorer.i18n import _
+from explorer.i18n import N_, _
 from explorer.inference import mnist_preprocess, predict
-from explorer.ui import columns
+from explorer.ui import columns, train_dynamics
 from explorer.ui.models import TRAINED_KEY, get_model
 from explorer.ui.widgets import image_input
 
@@ -35,6 +35,27 @@ state = st.session_state
 
 
 # ------------------------------------------------------------------------------ plain data
+# explorer.train.SEED_REPORTED names LeNet-5 without marking it for translation: marked here,
+# where it is shown (model_label, reproduction_table).
+N_("LeNet-5 (LeCun et al. 1998)")
+
+
+def _recipe(name: str, assets: str | Path) -> str | None:
+    """The committed card's recipe in the UI language (explorer.train's own text writes the
+    learning rate as "lr 0.001 → …", which no Chinese reader should have to decode)."""
+    card = train.load_card(name, assets)
+    if not card:
+        return None
+    recipe = card.get("recipe", {})
+    lr = _("learning rate {lr}").format(lr=f"{recipe.get('lr', 1e-3):g}") + "".join(
+        " → " + _("{lr} (epoch {epoch})").format(lr=f"{v:g}", epoch=e)
+        for e, v in recipe.get("lr_steps") or [])
+    return _("Adam, batch {batch}, {lr}{extra}, {epochs} epochs").format(
+        batch=recipe.get("batch_size", 64), lr=lr,
+        extra=_(", affine distortions") if recipe.get("distort") else "",
+        epochs=card.get("epochs_completed"))
+
+
 def reproduction_table(assets: str | Path = ASSETS) -> dict[str, dict[str, str]]:
     """:func:`explorer.train.reproduction_rows` as display text, one column per model (for a narrow page)."""
     def num(v):
@@ -53,8 +74,8 @@ def reproduction_table(assets: str | Path = ASSETS) -> dict[str, dict[str, str]]
                 f"{num(r['our params (Keras)'])} / {num(r['our params (PyTorch)'])}",
             _("test accuracy, reported"): pct(r["reported test acc. %"]),
             _("test accuracy, ours"): pct(r["our test acc. %"]) + (
-                "" if diff is None else " " + _("({diff} points)").format(diff=f"{diff:+.2f}")),
-            _("our recipe"): r["our recipe"] or _("not trained yet"),
+                "" if diff is None else _(" ({diff} points)").format(diff=f"{diff:+.2f}")),
+            _("our recipe"): _recipe(r["model"], assets) or _("not trained yet"),
             _("reported by"): _(r["reported by"]),
         }
     return out
@@ -147,12 +168,13 @@ def model_label(name: str) -> str:
 
 
 def curves(history: list[dict]) -> None:
-    """Accuracy and loss per epoch, training beside validation."""
+    """Accuracy and loss per epoch, training beside validation (in the container keyed
+    ``train_curves``: the page's other charts are the training dynamics')."""
     if not history:
         st.caption(_("The curves appear after the first epoch."))
         return
     data = pd.DataFrame(history_long(history))
-    cols = st.columns(2)
+    cols = st.container(key="train_curves").columns(2)
     for col, metric, title in ((cols[0], "accuracy", _("accuracy (%)")),
                                (cols[1], "loss", _("loss"))):
         chart = (
@@ -177,7 +199,8 @@ def reproduction() -> None:
     for name in train.TRAINABLE_MODELS:
         notes = (train.load_card(name) or {}).get("notes")
         if notes:
-            st.caption(f"**{name}:** {_(notes)}")  # card notes: extracted from assets/*.json
+            st.caption(_("**{name}:** {notes}").format(name=name, notes=_(notes)))  # notes:
+            # extracted from assets/*.json
 
 
 def start() -> None:
@@ -202,7 +225,8 @@ def start_requested_run() -> None:
     try:
         with st.spinner(_("Loading MNIST…") if not download else _("Downloading MNIST (11 MB)…")):
             state["train_job"] = train.Trainer(request["name"], request["epochs"], root,
-                                               subset=subset, download=download)
+                                               subset=subset, download=download,
+                                               history=train_dynamics.new_run_dir())
     except MnistNotFoundError as exc:
         st.error(f"{exc}")
     except (OSError, RuntimeError) as exc:  # a failed download
@@ -319,9 +343,10 @@ def digit_models() -> list:
 
 
 def digit_table(image, models: list) -> None:
-    """Each model's reading of ``image`` as a table."""
+    """Each model's reading of ``image`` as a table (in the container keyed ``train_digit``)."""
     rows = pd.DataFrame(digit_rows(image, models))
-    st.dataframe(rows, hide_index=True, width="stretch",
-                 column_config=columns.config(rows, {
-                     "probability": st.column_config.ProgressColumn(
-                         format="%.2f", min_value=0.0, max_value=1.0)}))
+    st.container(key="train_digit").dataframe(
+        rows, hide_index=True, width="stretch",
+        column_config=columns.config(rows, {
+            "probability": st.column_config.ProgressColumn(
+                format="%.2f", min_value=0.0, max_value=1.0)}))

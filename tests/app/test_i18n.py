@@ -111,6 +111,17 @@ def test_the_checker_finds_english_sentences_and_labels():
     assert english_left("批量归一化 (batch norm)") == ["batch norm"]
 
 
+def test_the_checker_reads_chart_titles_but_not_the_tooltip_picture():
+    from tests.english import _vega_texts
+
+    spec = {"encoding": {
+        "x": {"field": "lo", "type": "quantitative"},  # untitled: the axis shows "lo"
+        "y": {"field": "y", "title": "image"},  # an axis title is shown, whatever it says
+        "tooltip": [{"field": "image", "title": "image"},  # drawn as <img>, no title shown
+                    {"field": "digit", "title": "true digit"}]}}
+    assert sorted(t for _w, t in _vega_texts(spec)) == ["image", "lo", "true digit"]
+
+
 def test_the_checker_lets_names_paths_code_and_units_through():
     for text in ["resnet50 · layer3.0.conv2 · 256×14×14", "CPU（2 个线程）— 未找到 GPU",
                  "MACs = 卷积层和全连接层的乘加次数；FLOPs = 2 × MACs。",

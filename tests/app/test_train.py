@@ -53,7 +53,8 @@ def test_one_epoch_on_a_tiny_subset_lands_in_session_state(app):
     assert card["data"]["test_images"] == 10_000
     assert set(entry["state_dict"]) == set(train.model_from_state_dict("lenet5", entry["state_dict"]).state_dict())
     assert "test accuracy" in app.success[0].value
-    assert len(app.get("vega_lite_chart")) == 2  # accuracy and loss curves
+    # The run's own curves (the page's other charts belong to the training dynamics section).
+    assert len(app.get_by_key("train_curves").get("vega_lite_chart")) == 2  # accuracy and loss
     # Controls are enabled again, and Stop is not.
     assert not next(b for b in app.button if b.label == "Train").disabled
     assert next(b for b in app.button if b.label == "Stop").disabled
@@ -79,6 +80,8 @@ def test_a_sample_digit_is_read_by_the_trained_models(app):
     app.radio(key="train_input_mode").set_value("Photo or sample").run()
     app.selectbox(key="train_digit_sample").set_value("MNIST digit 7").run()
     assert not app.exception, app.exception
-    table = app.dataframe[0].value
+    tables = app.get_by_key("train_digit").get("dataframe")  # not the dynamics section's
+    assert len(tables) == 1
+    table = tables[0].value
     assert list(table["model"]) == list(train.TRAINABLE_MODELS)
     assert (table["reads"] == "7").all(), table

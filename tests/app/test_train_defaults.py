@@ -36,7 +36,7 @@ def test_cpu_defaults_and_one_epoch_curves():
     assert not at.exception, at.exception
     estimate = [c.value for c in at.caption if c.value.startswith("At the speed of the last run")]
     assert len(estimate) == 1 and "minutes on cpu" in estimate[0]
-    charts = at.get("vega_lite_chart")
+    charts = at.get_by_key("train_curves").get("vega_lite_chart")  # the run's own curves
     assert len(charts) == 2  # accuracy and loss
     for chart in charts:
         spec = json.loads(chart.proto.spec)
