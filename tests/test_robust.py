@@ -526,14 +526,15 @@ def _pickle_that_runs_code() -> bytes:
     return buf.getvalue()
 
 
-def test_the_robust_card_is_reproduced_by_the_cli():
+@pytest.mark.parametrize("name", list(robust_models.ROBUST_MODELS))
+def test_the_robust_card_is_reproduced_by_the_cli(name):
     """The card's clean accuracy, and FGSM and PGD at the training ε, from the command line
     on the 10,000 test digits (the full curves: the commands in the card's "reproduce")."""
-    card = robust_models.card("lenet5_adv_pgd")
+    card = robust_models.card(name)
     fig = card["robustness"]
     eps = card["adversarial_training"]["eps"]
     i = fig["eps"].index(eps)
-    base = [sys.executable, "-m", "explorer.robust", "curve", "--model", "lenet5_adv_pgd",
+    base = [sys.executable, "-m", "explorer.robust", "curve", "--model", name,
             "--images", "mnist-test", "--json"]
     fgsm = json.loads(subprocess.run(base + ["--method", "fgsm", "--eps", "0", str(eps)],
                                      capture_output=True, text=True, check=True, cwd=ROOT).stdout)

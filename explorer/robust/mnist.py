@@ -158,12 +158,17 @@ def write_shipped_curves(names: Sequence[str], steps: int = DEFAULT_STEPS,
             if log is not None:
                 log(f"{name} {method}: {entry[method]} ({time.perf_counter() - t0:.0f} s)")
         doc["models"][name] = entry
+        _write(doc, path)  # after every model: a long run that is stopped keeps what it did
     doc["reproduce"] = ("python -m explorer.robust curve --model NAME --images mnist-test "
                         "--method fgsm|pgd --eps " + " ".join(f"{e:g}" for e in epsilons)
                         + f" [--steps {steps}] --json")
     doc["date"] = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     doc["torch"], doc["python"] = torch.__version__, platform.python_version()
+    _write(doc, path)
+    return doc
+
+
+def _write(doc: dict, path) -> None:
     from pathlib import Path
 
     Path(path).write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
-    return doc

@@ -22,8 +22,8 @@ __all__ = ["ROBUST_MODELS", "ROBUST_SOURCE", "robust_names", "card", "load_robus
 ROBUST_SOURCE = "adversarial"
 ROBUST_MODELS = {  # name -> (zoo architecture, label marked for translation)
     "lenet5_adv_pgd": ("lenet5", N_("LeNet-5, adversarially trained with PGD (Madry et al. 2018)")),
-    "lenet5_adv_fgsm": ("lenet5", N_("LeNet-5, adversarially trained with FGSM (Goodfellow et "
-                                     "al. 2015)")),
+    "lenet5_adv_fgsm": ("lenet5", N_("LeNet-5 trained on FGSM digits alone (the catch: label "
+                                     "leaking)")),
 }
 
 

@@ -1,9 +1,11 @@
 """Adversarial training of the MNIST networks through ``explorer.train``'s loop.
 
-Every training batch is replaced by its adversarial version before the weights see it:
-FGSM (Goodfellow, Shlens & Szegedy, ICLR 2015, who trained on a mix of clean and FGSM digits)
-or PGD with a random start (Madry, Makelov, Schmidt, Tsipras & Vladu, ICLR 2018: train on the
-strongest attack you can afford, only on adversarial digits). :func:`adversarial_batches` builds
+Every training batch is replaced by its adversarial version before the weights see it (as
+Madry, Makelov, Schmidt, Tsipras & Vladu, ICLR 2018 train: only on adversarial digits), made
+with PGD from a random start, or with FGSM (Goodfellow, Shlens & Szegedy, ICLR 2015, who mixed
+clean and FGSM digits half and half; on FGSM digits alone at ε = 0.3 a LeNet-5 learns to read
+the label from the attack's pattern and loses its clean accuracy: label leaking, Kurakin,
+Goodfellow & Bengio, ICLR 2017; the shipped ``lenet5_adv_fgsm`` shows it). :func:`adversarial_batches` builds
 the batch-perturbing callable ``(model, x, y) -> x_adv`` that ``explorer.train.Trainer`` takes
 as ``perturb``; the attack runs in pixel space with the normalisation and LeNet-5's padding
 inside, in eval mode (no dropout mask or BatchNorm statistics drawn from the attack's passes),
