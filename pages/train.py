@@ -21,7 +21,6 @@ st.caption(_("The Keras notes “How to build CNN variants” train three CNNs o
 warmup.wait()  # the title is drawn: now what needs torch
 from explorer import inference, train  # noqa: E402
 from explorer.ui import train as ui  # noqa: E402
-from explorer.ui import train_dynamics  # noqa: E402
 from explorer.ui import robust_train  # noqa: E402
 
 # ------------------------------------------------------------------------- reproduction table
@@ -49,13 +48,9 @@ c3.number_input(_("Training images"), min_value=100, max_value=60_000, value=def
                 key="train_subset", disabled=running,
                 help=_("Fewer images train faster; 10 % of them are held out for validation."))
 robust_train.option(disabled=running)  # clean, FGSM or PGD digits (Robustness page)
-b1, b2, b3 = st.columns([1, 1, 4])  # not "_": that is the translation function
+b1, b2, _spacer = st.columns([1, 1, 4])  # not "_": that is the translation function
 b1.button(_("Train"), type="primary", on_click=ui.start, disabled=running, width="stretch")
 b2.button(_("Stop"), on_click=ui.stop, disabled=not running, width="stretch")
-b3.checkbox(_("Record training dynamics"), value=True, key="train_dynamics", disabled=running,
-            help=_("After every epoch, a pass over the 10,000 test digits and a few statistics "
-                   "per layer, for the “Training dynamics” views below (a few seconds per epoch "
-                   "on a CPU). The trained weights are the same either way."))
 st.caption(_("Runs on {device}. The notes' full recipe is 60,000 images × 5 epochs (844 batches "
              "of 64 per epoch): seconds on a GPU, minutes on a CPU, which is why a CPU starts "
              "with a short run; once a run has started, the page estimates the full recipe from "
@@ -63,13 +58,10 @@ st.caption(_("Runs on {device}. The notes' full recipe is 60,000 images × 5 epo
            .format(device=inference.device_info()))
 ui.estimate_caption()
 
-run_box = st.container()  # the run's progress and curves, filled after the section below
-train_dynamics.section()  # replays a history; a live run's epochs appear before the next starts
-with run_box:
-    if job is not None:
-        ui.train_step(job)  # one epoch per script run, or the end of the run; reruns the page
-    else:
-        ui.last_result()
+if job is not None:
+    ui.train_step(job)  # one epoch per script run, or the end of the run; reruns the page
+else:
+    ui.last_result()
 
 # -------------------------------------------------------------------------------- your digit
 st.subheader(_("Read your own digit"))

@@ -21,7 +21,6 @@ from explorer import zoo
 from explorer.data.mnist import load_mnist
 from explorer.train.cards import make_card
 from explorer.train.data import distort, to_input
-from explorer.train.history import HistoryRecorder
 from explorer.train.recipe import DEFAULT_DATA, TRAINABLE_MODELS, Recipe
 from explorer.zoo import rng
 
@@ -88,7 +87,6 @@ class Trainer:
         device: str | torch.device | None = None,
         download: bool = False,
         recipe: Recipe = Recipe(),
-        history: str | Path | None = None,
         perturb: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ):
         if name not in TRAINABLE_MODELS:
@@ -133,9 +131,6 @@ class Trainer:
         self.stopped = False
         self.seconds = 0.0  # time spent inside run_epoch
         self._epoch_state: dict | None = None  # position inside an unfinished epoch
-        # Per-epoch history (explorer.train.history) in this folder, epoch 0 = initial weights;
-        # it reads the model and draws no random number, so the run is the same without it.
-        self.recorder = HistoryRecorder.for_trainer(history, self) if history is not None else None
 
     @property
     def total_batches(self) -> int:
@@ -223,8 +218,6 @@ class Trainer:
         }
         self.history.append(row)
         self._epoch_state = None
-        if self.recorder is not None:
-            self.recorder.record(self.model, epoch, row)
         return dict(row)
 
     def finish(self, test: bool = True) -> TrainResult:
@@ -255,7 +248,6 @@ def train(
     test: bool = True,
     recipe: Recipe = Recipe(),
     progress: bool = False,
-    history: str | Path | None = None,
     perturb: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``name`` from scratch on MNIST with seed 002's recipe.
@@ -266,11 +258,10 @@ def train(
     should_stop(): checked after each batch; True ends the run (the result has ``stopped``).
     test: evaluate on the 10,000 test images at the end.
     progress: print progress (tqdm when installed and stderr is a terminal, else plain lines).
-    history: record the per-epoch history into this folder (explorer.train.history).
     perturb(model, x, y): replaces each training batch (adversarial training), see Trainer.
     """
     trainer = Trainer(name, epochs, data_root, subset=subset, seed=seed, device=device,
-                      download=download, recipe=recipe, history=history, perturb=perturb)
+                      download=download, recipe=recipe, perturb=perturb)
     bar = _progress(trainer.total_batches, name) if progress else None
     while not trainer.done:
         row = trainer.run_epoch(on_batch=on_batch, should_stop=should_stop, bar=bar)

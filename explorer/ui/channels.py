@@ -126,7 +126,9 @@ def layer_picker(name: str, key: str = "channels_layer") -> ch.ChannelLayer:
 
     def label(path):
         r = infos[path]
-        return f"{path} · {r.type} · {r.channels}×{r.hw[0]}×{r.hw[1]} · RF {r.receptive_field}"
+        return _("{path} · {type} · {shape} · receptive field {rf} px").format(
+            path=path, type=r.type, shape=f"{r.channels}×{r.hw[0]}×{r.hw[1]}",
+            rf=r.receptive_field)
 
     path = st.selectbox(_("Layer"), options, key=key, format_func=label,
                         help=_("Every module whose output is a feature map, in the order the "
@@ -208,7 +210,7 @@ def vis_settings(loaded, key: str) -> tuple[str, int, ch.VisSettings]:
     if objective == "class":
         names = loaded.categories
         target = st.selectbox(_("Class"), range(len(names)), key=f"{key}_class",
-                              format_func=lambda i: f"{i}: {names[i]}")
+                              format_func=lambda i: f"#{i} {zoo.class_label(loaded.name, i, names[i])}")
     base = ch.FAMILY_SETTINGS[preset]
     s = ch.settings_for(loaded.name, preset=preset, steps=int(steps), size=int(size),
                         negative=bool(negative), n=int(n),

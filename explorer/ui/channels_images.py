@@ -15,7 +15,7 @@ from PIL import Image
 from explorer import channels as ch
 from explorer.channels import jobs
 from explorer.data import images
-from explorer.i18n import N_, _
+from explorer.i18n import N_, _, join
 from explorer.ui.channels import data_uri, job_error, job_progress, random_note
 
 SETS = {"samples": N_("Bundled samples"), "pool": N_("ImageNet pool (600 photos)"),
@@ -316,7 +316,7 @@ def top_panel(loaded, channel: int, result: ch.LayerTop, source,
     interior = interior and can_interior
     if result.failed:
         st.warning(_("Skipped {n} file(s) that could not be read: {names}").format(
-            n=len(result.failed), names=", ".join(result.failed[:5])))
+            n=len(result.failed), names=join(result.failed[:5])))
     notes(result, channel, k, interior)
     examples = result.ranked(channel, k, interior=interior)
     placed = source.placed(channel, examples)

@@ -20,9 +20,9 @@ from PIL import Image
 from explorer import train, weights
 from explorer.data.mnist import MNIST_MEAN, MNIST_STD, MnistNotFoundError, mnist_root
 from explorer.data.paths import ASSETS
-from explorer.i18n import N_, _
+from explorer.i18n import _
 from explorer.inference import mnist_preprocess, predict
-from explorer.ui import columns, train_dynamics
+from explorer.ui import columns
 from explorer.ui.models import TRAINED_KEY, get_model
 from explorer.ui.widgets import image_input
 from explorer.ui import robust_train  # the adversarial-training option
@@ -36,27 +36,6 @@ state = st.session_state
 
 
 # ------------------------------------------------------------------------------ plain data
-# explorer.train.SEED_REPORTED names LeNet-5 without marking it for translation: marked here,
-# where it is shown (model_label, reproduction_table).
-N_("LeNet-5 (LeCun et al. 1998)")
-
-
-def _recipe(name: str, assets: str | Path) -> str | None:
-    """The committed card's recipe in the UI language (explorer.train's own text writes the
-    learning rate as "lr 0.001 → …", which no Chinese reader should have to decode)."""
-    card = train.load_card(name, assets)
-    if not card:
-        return None
-    recipe = card.get("recipe", {})
-    lr = _("learning rate {lr}").format(lr=f"{recipe.get('lr', 1e-3):g}") + "".join(
-        " → " + _("{lr} (epoch {epoch})").format(lr=f"{v:g}", epoch=e)
-        for e, v in recipe.get("lr_steps") or [])
-    return _("Adam, batch {batch}, {lr}{extra}, {epochs} epochs").format(
-        batch=recipe.get("batch_size", 64), lr=lr,
-        extra=_(", affine distortions") if recipe.get("distort") else "",
-        epochs=card.get("epochs_completed"))
-
-
 def reproduction_table(assets: str | Path = ASSETS) -> dict[str, dict[str, str]]:
     """:func:`explorer.train.reproduction_rows` as display text, one column per model (for a narrow page)."""
     def num(v):
@@ -75,8 +54,8 @@ def reproduction_table(assets: str | Path = ASSETS) -> dict[str, dict[str, str]]
                 f"{num(r['our params (Keras)'])} / {num(r['our params (PyTorch)'])}",
             _("test accuracy, reported"): pct(r["reported test acc. %"]),
             _("test accuracy, ours"): pct(r["our test acc. %"]) + (
-                "" if diff is None else _(" ({diff} points)").format(diff=f"{diff:+.2f}")),
-            _("our recipe"): _recipe(r["model"], assets) or _("not trained yet"),
+                "" if diff is None else " " + _("({diff} points)").format(diff=f"{diff:+.2f}")),
+            _("our recipe"): r["our recipe"] or _("not trained yet"),
             _("reported by"): _(r["reported by"]),
         }
     return out
@@ -199,8 +178,7 @@ def reproduction() -> None:
     for name in train.TRAINABLE_MODELS:
         notes = (train.load_card(name) or {}).get("notes")
         if notes:
-            st.caption(_("**{name}:** {notes}").format(name=name, notes=_(notes)))  # notes:
-            # extracted from assets/*.json
+            st.caption(f"**{name}:** {_(notes)}")  # card notes: extracted from assets/*.json
 
 
 def start() -> None:
@@ -226,8 +204,7 @@ def start_requested_run() -> None:
         with st.spinner(_("Loading MNIST…") if not download else _("Downloading MNIST (11 MB)…")):
             state["train_job"] = train.Trainer(request["name"], request["epochs"], root,
                                                subset=subset, download=download,
-                                               perturb=robust_train.perturb_for(request),
-                                               history=train_dynamics.new_run_dir())
+                                               perturb=robust_train.perturb_for(request))
     except MnistNotFoundError as exc:
         st.error(f"{exc}")
     except (OSError, RuntimeError) as exc:  # a failed download
