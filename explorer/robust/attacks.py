@@ -42,7 +42,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from explorer.i18n import N_, _
+from explorer.i18n import N_, _, join
 from explorer.inference import logits_of, pick_device
 from explorer.inference.shared import model_on
 
@@ -232,7 +232,7 @@ def resolve_class(loaded: "LoadedModel", text: str | int) -> int:
 
     close = difflib.get_close_matches(wanted, names, n=3, cutoff=0.6)
     hint = (" " + _("Did you mean {names}?").format(
-        names=", ".join(f"{loaded.categories[names.index(c)]} ({names.index(c)})" for c in close))
+        names=join(f"{loaded.categories[names.index(c)]} ({names.index(c)})" for c in close))
         if close else "")
     raise AttackError(_("{model} has no class called {name}.").format(
         model=loaded.name, name=repr(str(text))) + hint)

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from explorer.i18n import N_, _
+from explorer.i18n import N_, _, join
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -208,7 +208,7 @@ def corrupt_array(x: np.ndarray, name: str, severity: int,
     Noise is drawn from ``rng`` (default: a generator seeded with 0)."""
     if name not in CORRUPTIONS:
         raise CorruptionError(_("Unknown corruption {name}; choose one of {names}.").format(
-            name=repr(name), names=", ".join(CORRUPTIONS)))
+            name=repr(name), names=join(CORRUPTIONS)))
     if severity not in (0, *SEVERITIES):
         raise CorruptionError(_("Severity goes from 1 to 5 (ImageNet-C's levels); got "
                                 "{severity}.").format(severity=severity))

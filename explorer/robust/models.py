@@ -14,7 +14,7 @@ import json
 
 from explorer import zoo
 from explorer.data.paths import ASSETS
-from explorer.i18n import N_, _
+from explorer.i18n import N_, _, join
 
 __all__ = ["ROBUST_MODELS", "ROBUST_SOURCE", "robust_names", "card", "load_robust", "load_any",
            "model_names"]
@@ -48,7 +48,7 @@ def load_robust(name: str):
 
     if name not in ROBUST_MODELS:
         raise WeightsError(_("Unknown adversarially trained model {name}; there are: {names}.")
-                           .format(name=repr(name), names=", ".join(ROBUST_MODELS)))
+                           .format(name=repr(name), names=join(ROBUST_MODELS)))
     arch, label = ROBUST_MODELS[name]
     path = ASSETS / f"{name}.pt"
     if not path.is_file():

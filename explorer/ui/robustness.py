@@ -12,7 +12,7 @@ import streamlit as st
 from PIL import Image
 
 from explorer import attribution, zoo
-from explorer.i18n import N_, _
+from explorer.i18n import N_, _, join
 from explorer.robust import attacks, corruptions, damage, evaluate
 from explorer.robust import models as robust_models
 from explorer.ui import query
@@ -385,7 +385,7 @@ def weights_note(loaded) -> None:
     if len(with_weights) < 2:
         st.caption(_("Only {names} has trained weights on this machine; the other networks "
                      "would run with random weights (download theirs on the Weights page).")
-                   .format(names=", ".join(with_weights)))
+                   .format(names=join(with_weights)))
 
 
 def _legend(loaded) -> str:
@@ -435,7 +435,7 @@ def damage_view(loaded, image: Image.Image, params: dict) -> None:
                  alt.Tooltip("layer:N", title=_("layer")),
                  alt.Tooltip("distance:Q", format=".3f", title=_("relative distance"))])
     st.altair_chart(chart.properties(height=320), width="stretch")
-    grow = ", ".join(_("{name}: ×{factor:.0f}").format(
+    grow = join(_("{name}: ×{factor:.0f}").format(
         name=legend, factor=c.points[-1].distance / max(c.points[0].distance, 1e-12))
         for legend, c in curves)
     st.caption(_("From the pixels to the logits the relative change grows {growth}. Relative "
