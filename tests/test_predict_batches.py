@@ -156,14 +156,12 @@ def test_text_output_reports_bad_files_in_their_place(folder):
 def test_a_grey_mnist_digit_is_preprocessed_without_a_warning():
     """np.asarray of a PIL image is read-only; torch warns (once per process) when a tensor is
     made from one. A fresh process, warnings as errors: the MNIST-format path must copy."""
-    code = ("import numpy as np, explorer.inference as inf\n"
-            "from PIL import Image\n"
-            "from explorer import data\n"
-            "from explorer.data.mnist import load_mnist\n"
-            "x, _ = load_mnist(data.data_root('mnist'), train=False)\n"
-            "image = Image.fromarray(x[0].numpy())\n"
-            "assert image.mode == 'L' and inf.mnist_format_digit(image) is not None\n"
-            "print(inf.mnist_preprocess(image, 32).shape)\n")
+    code = ("from PIL import Image\n"
+            "from explorer.data import images\n"
+            "from explorer.weights import preprocess\n"
+            "image = Image.open(images.sample_images('digit')['MNIST digit 7'])\n"
+            "assert image.mode == 'L' and preprocess.mnist_format_digit(image) is not None\n"
+            "print(preprocess.mnist_preprocess(image, 32).shape)\n")
     proc = subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
