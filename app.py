@@ -17,6 +17,8 @@ PAGES = [
     st.Page("pages/blocks.py", title=_("Blocks"), icon=":material/view_in_ar:", url_path="blocks"),
     st.Page("pages/inference.py", title=_("Inference & saliency"), icon=":material/image_search:",
             url_path="inference"),
+    st.Page("pages/robustness.py", title=_("Robustness"), icon=":material/shield:",
+            url_path="robustness"),
     st.Page("pages/compare.py", title=_("Compare networks"), icon=":material/compare:",
             url_path="compare"),
     st.Page("pages/channels.py", title=_("Channels"), icon=":material/grid_view:", url_path="channels"),

@@ -7,6 +7,7 @@ from explorer.i18n import _
 from explorer.ui import warmup
 from explorer.ui.router import through_router
 from explorer.ui.widgets import image_input, model_picker
+from explorer.ui.robust_link import attack_link
 
 through_router()
 
@@ -60,6 +61,7 @@ with right:
             st.subheader(_("Prediction: {guess} ({p:.1%})").format(guess=pred.names[0],
                                                                    p=pred.probabilities[0]))
         st.altair_chart(ui.prediction_chart(pred), width="stretch")
+        attack_link(name, picked, key="inference_attack")  # to the Robustness page
         st.caption((_("Forward pass {ms:.1f} ms on **{device}** · classes from the weights' "
                       "metadata") if loaded.source == "torchvision" else
                     _("Forward pass {ms:.1f} ms on **{device}** · classes from {dataset} "

@@ -22,6 +22,7 @@ warmup.wait()  # the title is drawn: now what needs torch
 from explorer import inference, train  # noqa: E402
 from explorer.ui import train as ui  # noqa: E402
 from explorer.ui import train_dynamics  # noqa: E402
+from explorer.ui import robust_train  # noqa: E402
 
 # ------------------------------------------------------------------------- reproduction table
 st.subheader(_("The source's numbers beside ours"))
@@ -47,6 +48,7 @@ c3.number_input(_("Training images"), min_value=100, max_value=60_000, value=def
                 step=1000,
                 key="train_subset", disabled=running,
                 help=_("Fewer images train faster; 10 % of them are held out for validation."))
+robust_train.option(disabled=running)  # clean, FGSM or PGD digits (Robustness page)
 b1, b2, b3 = st.columns([1, 1, 4])  # not "_": that is the translation function
 b1.button(_("Train"), type="primary", on_click=ui.start, disabled=running, width="stretch")
 b2.button(_("Stop"), on_click=ui.stop, disabled=not running, width="stretch")

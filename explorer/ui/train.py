@@ -25,6 +25,7 @@ from explorer.inference import mnist_preprocess, predict
 from explorer.ui import columns, train_dynamics
 from explorer.ui.models import TRAINED_KEY, get_model
 from explorer.ui.widgets import image_input
+from explorer.ui import robust_train  # the adversarial-training option
 
 __all__ = ["reproduction_table", "default_run", "history_long", "session_entry", "canvas_to_image",
            "digit_preview", "digit_rows", "progress_text", "model_label", "curves", "reproduction",
@@ -206,7 +207,7 @@ def reproduction() -> None:
 def start() -> None:
     """The Train button: ask the next script run to start a run with the chosen settings."""
     state["train_request"] = {"name": state["train_model"], "epochs": state["train_epochs"],
-                              "subset": state["train_subset"]}
+                              "subset": state["train_subset"], **robust_train.request()}
     state["train_stop"] = False
 
 
@@ -226,7 +227,8 @@ def start_requested_run() -> None:
         with st.spinner(_("Loading MNIST…") if not download else _("Downloading MNIST (11 MB)…")):
             state["train_job"] = train.Trainer(request["name"], request["epochs"], root,
                                                subset=subset, download=download,
-                                               history=train_dynamics.new_run_dir())
+                                               history=train_dynamics.new_run_dir(),
+                                               perturb=robust_train.perturb_for(request))
     except MnistNotFoundError as exc:
         st.error(f"{exc}")
     except (OSError, RuntimeError) as exc:  # a failed download

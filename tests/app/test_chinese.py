@@ -89,6 +89,8 @@ PAGES = [
     ("pages/blocks.py", {"kind": "aspp"}),
     ("pages/inference.py", {"model": "efficientnet_lite0"}),
     ("pages/inference.py", {"model": "lenet5"}),
+    ("pages/robustness.py", {"model": "efficientnet_lite0"}),
+    ("pages/robustness.py", {"model": "lenet5"}),
     ("pages/compare.py", {"data": "mnist"}),
     ("pages/train.py", {}),
     ("pages/channels.py", {}),
