@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from PIL import Image
-from explorer.i18n import _
+from explorer.i18n import _, ngettext
 from explorer.inference.shared import drop_device_copies, model_on
 # Preprocessing is attached to the weights (explorer.weights.preprocess); re-exported here.
 from explorer.weights.preprocess import (IMAGENET_MEAN, IMAGENET_STD, MNIST_MEAN, MNIST_STD,
@@ -91,7 +91,9 @@ def device_info() -> str:
             name=props.name, memory=f"{props.total_memory / 2**30:.0f}")
     if device.type == "mps":
         return "GPU (Apple MPS)"
-    return _("CPU ({threads} threads) — no GPU found").format(threads=torch.get_num_threads())
+    threads = torch.get_num_threads()
+    return ngettext("CPU ({threads} thread) — no GPU found", "CPU ({threads} threads) — no GPU found",
+                    threads).format(threads=threads)
 
 
 # --------------------------------------------------------------------------------------------
