@@ -69,7 +69,10 @@ def test_upload_attack_smallest_eps_damage_and_corruption(page: Page, app_url: s
     _tab(page, "MNIST: ε-curves and robust training")
     no_exception(page)
     expect(page.get_by_text(re.compile(r"a different model, shown for scale"))).to_be_visible()
-    expect(page.get_by_text(re.compile(r"The catch"))).to_be_visible()
+    # One paragraph per shipped adversarially trained LeNet-5 (PGD, and FGSM alone).
+    expect(page.get_by_text(re.compile(r"The catch"))).to_have_count(2)
+    expect(page.get_by_text(re.compile(r"It is robust to both"))).to_be_visible()
+    expect(page.get_by_text(re.compile(r"It only looks robust"))).to_be_visible()
     shot(page, "robustness_mnist")
 
 

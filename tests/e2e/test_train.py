@@ -14,8 +14,8 @@ DATA = data_root("mnist")
 
 
 def _predictions(page):
-    # The last dataframe on the page is the table of the networks' readings.
-    return page.get_by_test_id("stDataFrame").last
+    # The table of the networks' readings, in its keyed container ("Read your own digit").
+    return page.locator(".st-key-train_digit").get_by_test_id("stDataFrame")
 
 
 def test_draw_a_digit_and_the_networks_read_it(page, app_url):
@@ -80,7 +80,8 @@ def test_train_a_small_run_and_see_the_curves(page, app_url):
     expect(success).to_contain_text("after 2 of 2 epochs on 540 training images", timeout=120_000)
     wait_idle(page)
     no_exception(page)
-    charts = page.get_by_test_id("stVegaLiteChart")
+    # The run's own curves (the training-dynamics section below has charts of its own).
+    charts = page.locator(".st-key-train_curves").get_by_test_id("stVegaLiteChart")
     expect(charts).to_have_count(2)
     charts.first.scroll_into_view_if_needed()
     page.mouse.wheel(0, 200)
