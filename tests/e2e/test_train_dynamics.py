@@ -113,7 +113,7 @@ def test_in_chinese(page: Page, app_url):
 
 def test_a_short_run_fills_in_as_it_trains(page: Page, app_url):
     open_page(page, app_url, "train")
-    page.get_by_test_id("stNumberInput").filter(has_text="Training images").locator("input").fill("600")
+    page.get_by_test_id("stNumberInput").filter(has_text="Training images").locator("input").fill("6000")
     page.keyboard.press("Enter")
     wait_idle(page)
     slider = page.get_by_test_id("stSlider").filter(has_text="Epochs").get_by_role("slider")
@@ -122,7 +122,8 @@ def test_a_short_run_fills_in_as_it_trains(page: Page, app_url):
     page.keyboard.press("ArrowRight")  # 2 epochs
     wait_idle(page)
     page.get_by_role("button", name="Train", exact=True).click()
-    # While it trains: the section switches to this run and shows epoch 1 before epoch 2 ends.
+    # While it trains: the section switches to this run and shows epoch 1 before epoch 2 ends
+    # (85 batches an epoch: long enough to look while epoch 2 trains, even on a quiet machine).
     history = page.get_by_role("combobox", name="History")
     expect(history).to_have_value("this session's run", timeout=120_000)
     expect(page.get_by_text("epoch 2/2", exact=False).first).to_be_visible(timeout=120_000)
@@ -132,7 +133,7 @@ def test_a_short_run_fills_in_as_it_trains(page: Page, app_url):
     _confusion_chart(page).scroll_into_view_if_needed()
     shot(page, "train-dynamics-live", full_page=False)
     success = page.get_by_test_id("stAlertContentSuccess")
-    expect(success.first).to_contain_text("after 2 of 2 epochs on 540 training images",
+    expect(success.first).to_contain_text("after 2 of 2 epochs on 5,400 training images",
                                           timeout=180_000)
     wait_idle(page)
     no_exception(page)
