@@ -161,36 +161,15 @@ def predict(loaded: "LoadedModel", image: Image.Image | torch.Tensor, topk: int 
     if x.dim() == 3:
         x = x.unsqueeze(0)
     preprocess_ms = (time.perf_counter() - t0) * 1000
-    device = pick_device(device)
-    notice = None
-    try:
-        t1 = time.perf_counter()
-        logits = _forward(loaded.model, x, device)
-        probs = logits.softmax(-1)[0]
-        k = min(topk, probs.numel())
-        values, indices = probs.topk(k)
-        values, indices = values.cpu(), indices.cpu()  # waits for the device
-        latency_ms = (time.perf_counter() - t1) * 1000
-    except torch.OutOfMemoryError:
-        if device.type == "cpu":
-            raise
-        drop_device_copies(loaded.model)
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        result = predict(loaded, x, topk, device="cpu")
-        result.notice = _("The GPU ran out of memory, so this prediction ran on the CPU.")
-        result.preprocess_ms = preprocess_ms
-        return result
-    idx = indices.tolist()
-    names = [loaded.categories[i] if i < len(loaded.categories) else str(i) for i in idx]
-    return Prediction(idx, names, values.tolist(), latency_ms, _device_text(device), notice,
-                      preprocess_ms)
+    result = predict_batch(loaded, x, topk, device)[0]  # one forward, one way to fall back
+    result.preprocess_ms = preprocess_ms
+    return result
 
 
 def predict_batch(loaded: "LoadedModel", x: torch.Tensor, topk: int = 5,
                   device: str | torch.device | None = None) -> list[Prediction]:
     """Top-k classes of each image of a preprocessed batch (N×C×H×W) in one forward pass,
-    through the same forward as :func:`predict` (the command line's way through a folder).
+    (:func:`predict` is its one-image case; the command line goes through a folder with it).
     Each one's ``latency_ms`` is its share of the batch's forward pass."""
     device = pick_device(device)
     try:
