@@ -68,6 +68,7 @@ __all__ = [
     "to_network",
     "parse_eps",
     "check_eps",
+    "check_steps",
     "check_target",
     "resolve_class",
     "cross_entropy",
@@ -238,7 +239,7 @@ def resolve_class(loaded: "LoadedModel", text: str | int) -> int:
         model=loaded.name, name=repr(str(text))) + hint)
 
 
-def _check_steps(steps: int) -> int:
+def check_steps(steps: int) -> int:
     steps = int(steps)
     if not 1 <= steps <= MAX_STEPS:
         raise AttackError(_("PGD needs between 1 and {most} steps; got {steps}.").format(
@@ -292,7 +293,7 @@ def pgd(forward: Callable, pixels: torch.Tensor, eps: float, labels, steps: int 
         generator: torch.Generator | None = None) -> torch.Tensor:
     """``steps`` FGSM steps of size α, each projected into the L∞ ball of radius ε around the
     image and into [0, 1]. α defaults to 2.5·ε/steps (Madry et al. 2018)."""
-    steps = _check_steps(steps)
+    steps = check_steps(steps)
     alpha = 2.5 * float(eps) / steps if step_size is None else float(step_size)
     if random_start and generator is None:  # reproducible, and off the global generator
         generator = torch.Generator().manual_seed(0)
@@ -377,7 +378,7 @@ def attack(loaded: "LoadedModel", pixels: torch.Tensor, method: str = "fgsm",
     eps = check_eps(eps)
     target = check_target(loaded, target)
     if method == "pgd":
-        steps = _check_steps(steps)
+        steps = check_steps(steps)
     forward = pixel_model(loaded, device)
     device = forward.mean.device
     x = pixels.detach().float().to(device)
@@ -458,7 +459,7 @@ def smallest_epsilon(loaded: "LoadedModel", pixels: torch.Tensor, method: str = 
         raise AttackError(_("The search for the smallest ε goes up to 1–255 grey levels; got "
                             "{k}.").format(k=max_k))
     if method == "pgd":
-        steps = _check_steps(steps)
+        steps = check_steps(steps)
     forward = pixel_model(loaded, device)
     x = pixels.detach().float().to(forward.mean.device)
     if x.dim() == 3:

@@ -12,7 +12,8 @@ import sys
 import time
 from typing import Sequence
 
-from explorer.robust.attacks import DEFAULT_STEPS, METHODS, AttackError, parse_eps, resolve_class
+from explorer.robust.attacks import (DEFAULT_STEPS, METHODS, AttackError, check_steps, parse_eps,
+                                     resolve_class)
 from explorer.robust.corruptions import CORRUPTIONS, SEVERITIES, CorruptionError
 
 __all__ = ["attack_command", "curve_command", "corrupt_command", "train_command"]
@@ -64,6 +65,24 @@ def _images(loaded, images: str, limit: int | None, err):
         return None
 
 
+def _steps(method: str, steps) -> int:
+    """``--steps`` as an int; for PGD within attacks.check_steps' bound (AttackError)."""
+    steps = int(steps)
+    if method == "pgd":
+        try:
+            check_steps(steps)
+        except AttackError as exc:
+            raise AttackError(f"--steps: {exc}") from None
+    return steps
+
+
+def _model_and_images(model: str, images: str, limit: int | None, err):
+    """(loaded, image set), or None after an error message on ``err``."""
+    loaded = _load(model, err)
+    data = None if loaded is None else _images(loaded, images, limit, err)
+    return None if data is None else (loaded, data)
+
+
 def _dump(doc: dict, out) -> None:
     json.dump(doc, out, indent=1, ensure_ascii=False)
     out.write("\n")
@@ -96,9 +115,7 @@ def attack_command(model: str, images: str, method: str = "fgsm", eps: str = "4/
         return 2
     try:
         goal = None if target is None else resolve_class(loaded, target)
-        steps = int(steps)
-        if method == "pgd" and not 1 <= steps <= 1000:
-            raise AttackError(f"--steps must be between 1 and 1000; got {steps}")
+        steps = _steps(method, steps)
     except AttackError as exc:
         print(f"error: {exc}", file=err)
         return 2
@@ -140,18 +157,15 @@ def curve_command(model: str, images: str, method: str = "fgsm",
         return 2
     try:
         values = [parse_eps(e) for e in eps]
-        if method == "pgd" and not 1 <= int(steps) <= 1000:
-            raise AttackError(f"--steps must be between 1 and 1000; got {steps}")
+        steps = _steps(method, steps)
     except AttackError as exc:
         print(f"error: {exc}", file=err)
         return 2
-    loaded = _load(model, err)
-    if loaded is None:
+    both = _model_and_images(model, images, limit, err)
+    if both is None:
         return 2
-    data = _images(loaded, images, limit, err)
-    if data is None:
-        return 2
-    report = curve_set(loaded, data, method, values, int(steps), batch, device,
+    loaded, data = both
+    report = curve_set(loaded, data, method, values, steps, batch, device,
                        _progress(err, as_json, f"{method.upper()} curve"))
     if as_json:
         _dump(report, out)
@@ -179,12 +193,10 @@ def corrupt_command(model: str, images: str, corruption: str, severity: Sequence
         print(f"error: --severity takes 1 to 5 (ImageNet-C's levels); got "
               f"{' '.join(map(str, bad or severity))}", file=err)
         return 2
-    loaded = _load(model, err)
-    if loaded is None:
+    both = _model_and_images(model, images, limit, err)
+    if both is None:
         return 2
-    data = _images(loaded, images, limit, err)
-    if data is None:
-        return 2
+    loaded, data = both
     try:
         report = corrupt_set(loaded, data, corruption, list(severity), seed, batch, device,
                              per_image=str(images) != MNIST_TEST)
