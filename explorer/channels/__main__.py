@@ -37,6 +37,16 @@ def _check_layer(loaded, layer: str) -> None:
                  f"(e.g. {', '.join(layers[:4])}, …)")
 
 
+def _model_and_images(args):
+    """``--model``/``--weights`` loaded with ``--layer`` checked, and the ``--images`` folder."""
+    loaded = _load(args.model, args.weights)
+    _check_layer(loaded, args.layer)
+    try:
+        return loaded, top.ImageSet.from_folder(args.images)
+    except FileNotFoundError as exc:
+        sys.exit(f"error: {exc}")
+
+
 def _cmd_layers(args) -> int:
     for r in fields.channel_layers(args.model):
         print(f"{r.path:<40} {r.type:<20} {r.channels:>5} × {r.hw[0]}×{r.hw[1]}  "
@@ -45,12 +55,7 @@ def _cmd_layers(args) -> int:
 
 
 def _cmd_top(args) -> int:
-    loaded = _load(args.model, args.weights)
-    _check_layer(loaded, args.layer)
-    try:
-        images = top.ImageSet.from_folder(args.images)
-    except FileNotFoundError as exc:
-        sys.exit(f"error: {exc}")
+    loaded, images = _model_and_images(args)
     t0 = time.perf_counter()
 
     def progress(done, total):
@@ -165,12 +170,7 @@ def _channel_list(text: str | None, total: int) -> list[int] | None:
 def _cmd_atlas(args) -> int:
     from explorer.channels import atlas
 
-    loaded = _load(args.model, args.weights)
-    _check_layer(loaded, args.layer)
-    try:
-        images = top.ImageSet.from_folder(args.images)
-    except FileNotFoundError as exc:
-        sys.exit(f"error: {exc}")
+    loaded, images = _model_and_images(args)
     total = next(r.channels for r in fields.channel_layers(loaded.name) if r.path == args.layer)
     settings = atlas.AtlasSettings(
         k=args.k, seed=args.seed,
